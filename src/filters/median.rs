@@ -1,0 +1,1 @@
+//! Median filter (being written).

@@ -1,0 +1,1 @@
+//! Outlier removal (being written).
