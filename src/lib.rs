@@ -6,3 +6,4 @@
 
 pub mod filters;
 pub mod pixel;
+pub mod stack;

@@ -86,10 +86,10 @@ impl fmt::Display for DType {
 
 /// A sample type a kernel can be instantiated for.
 ///
-/// `Pod`-like: any bit pattern is a valid value and there is no padding, which is what lets
-/// `stack::mapped` view file bytes as `&[Self]`.
+/// `Pod`: any bit pattern is a valid value and there is no padding, which is what lets file
+/// bytes be viewed as `&[Self]` without copying.
 pub trait Pixel:
-    Copy + Send + Sync + PartialOrd + PartialEq + Default + fmt::Debug + 'static
+    bytemuck::Pod + Send + Sync + PartialOrd + PartialEq + Default + fmt::Debug + 'static
 {
     const DTYPE: DType;
 

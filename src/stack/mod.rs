@@ -1,0 +1,254 @@
+//! Stacks of images: reading them from a multi-page TIFF or a directory of TIFFs, and the
+//! contiguous TIFF layout imfilter writes.
+
+pub mod ifd;
+pub mod mapped;
+pub mod source;
+pub mod write;
+
+use std::cmp::Ordering;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::pixel::{DType, Pixel};
+use ifd::ByteOrder;
+use source::{RawPage, Source};
+
+/// Width, height and sample type shared by every page of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageFormat {
+    pub width: usize,
+    pub height: usize,
+    pub dtype: DType,
+}
+
+impl PageFormat {
+    pub fn pixels(&self) -> usize {
+        self.width * self.height
+    }
+}
+
+impl std::fmt::Display for PageFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{} {}", self.width, self.height, self.dtype)
+    }
+}
+
+/// Whether the stack came from one file or from a directory of files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackKind {
+    File,
+    Directory,
+}
+
+/// A page of the stack: which file, which page in it.
+#[derive(Debug, Clone, Copy)]
+struct PageRef {
+    source: usize,
+    page: usize,
+}
+
+/// An input stack, every file mapped, every page checked to share one format.
+pub struct Stack {
+    pub path: PathBuf,
+    pub kind: StackKind,
+    pub format: PageFormat,
+    sources: Vec<Source>,
+    pages: Vec<PageRef>,
+}
+
+impl Stack {
+    /// Opens a multi-page TIFF file or a directory of TIFF files (natural order).
+    pub fn open(path: &Path) -> Result<Stack> {
+        let meta = fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let (kind, files) = if meta.is_dir() {
+            (StackKind::Directory, list_tiffs(path)?)
+        } else {
+            (StackKind::File, vec![path.to_path_buf()])
+        };
+        let sources = files.iter().map(|f| Source::open(f)).collect::<Result<Vec<_>>>()?;
+        Stack::from_sources(path, kind, sources)
+    }
+
+    /// Opens several paths (files or directories) as one pooled stack, as for `--flat a b`.
+    pub fn open_pooled(paths: &[PathBuf]) -> Result<Stack> {
+        let mut sources = Vec::new();
+        for path in paths {
+            sources.extend(Stack::open(path)?.sources);
+        }
+        let first = paths.first().ok_or_else(|| anyhow!("no input path given"))?;
+        Stack::from_sources(first, StackKind::File, sources)
+    }
+
+    fn from_sources(path: &Path, kind: StackKind, sources: Vec<Source>) -> Result<Stack> {
+        let mut pages = Vec::new();
+        let mut format = None;
+        let mut first_at = String::new();
+        for (s, source) in sources.iter().enumerate() {
+            for (p, raw) in source.pages.iter().enumerate() {
+                let here = || format!("{} page {p}", source.path.display());
+                let this = page_format(raw).map_err(|why| anyhow!("{}: {why}", here()))?;
+                match format {
+                    None => {
+                        format = Some(this);
+                        first_at = here();
+                    }
+                    Some(f) if f != this => bail!(
+                        "{}: is {this}, but {first_at} is {f}; every page of a stack must \
+                         have the same width, height and type",
+                        here()
+                    ),
+                    Some(_) => {}
+                }
+                check_supported_storage(raw).map_err(|why| anyhow!("{}: {why}", here()))?;
+                pages.push(PageRef { source: s, page: p });
+            }
+        }
+        let format = format.ok_or_else(|| anyhow!("{}: no images", path.display()))?;
+        Ok(Stack { path: path.to_path_buf(), kind, format, sources, pages })
+    }
+
+    pub fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    /// The files the stack reads, in page order.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.sources.iter().map(|s| s.path.as_path())
+    }
+
+    /// The file name each page came from (for directory outputs that keep input names).
+    pub fn page_file(&self, index: usize) -> &Path {
+        &self.sources[self.pages[index].source].path
+    }
+
+    /// The ImageDescription of the stack's first file.
+    pub fn description(&self) -> Option<&str> {
+        self.sources.first().and_then(|s| s.description.as_deref())
+    }
+
+    /// Page `index` as `&[T]`: the mapped file bytes themselves when the page is stored
+    /// uncompressed, contiguous, aligned and in native byte order; otherwise decoded into
+    /// `scratch`. `T` must be the stack's dtype.
+    pub fn page<'a, T: Pixel>(&'a self, index: usize, scratch: &'a mut Vec<T>) -> Result<&'a [T]> {
+        assert_eq!(T::DTYPE, self.format.dtype, "invariant: page read as the stack's dtype");
+        let at = self.pages[index];
+        let source = &self.sources[at.source];
+        let raw = &source.pages[at.page];
+        let bytes = source.map.bytes();
+        let len = self.format.pixels() * std::mem::size_of::<T>();
+        let native = source.byte_order == ByteOrder::native();
+        if let (Some(offset), true) = (raw.contiguous_offset(), native) {
+            let start = offset as usize;
+            if let Ok(pixels) = bytemuck::try_cast_slice(&bytes[start..start + len]) {
+                return Ok(pixels);
+            }
+        }
+        scratch.clear();
+        scratch.resize(self.format.pixels(), T::default());
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
+        let mut filled = 0;
+        for &(offset, count) in &raw.chunks {
+            let take = (count as usize).min(len - filled);
+            dst[filled..filled + take].copy_from_slice(&bytes[offset as usize..][..take]);
+            filled += take;
+        }
+        if !native {
+            scratch.iter_mut().for_each(|v| *v = v.swap_bytes());
+        }
+        Ok(scratch)
+    }
+
+    /// Every page as f32, for the small stacks of flats and darks that are held in memory.
+    pub fn all_pages_f32(&self) -> Result<Vec<Vec<f32>>> {
+        crate::with_pixel_type!(self.format.dtype, T => {
+            let mut scratch = Vec::new();
+            (0..self.len())
+                .map(|i| Ok(self.page::<T>(i, &mut scratch)?.iter().map(|v| v.to_f32()).collect()))
+                .collect()
+        })
+    }
+}
+
+fn page_format(raw: &RawPage) -> Result<PageFormat, String> {
+    let dtype = raw.dtype()?;
+    let (width, height) = (usize::try_from(raw.width), usize::try_from(raw.height));
+    match (width, height) {
+        (Ok(width), Ok(height)) => Ok(PageFormat { width, height, dtype }),
+        _ => Err(format!("image of {}x{} pixels is too large", raw.width, raw.height)),
+    }
+}
+
+/// Compressed and tiled pages are decoded by the TIFF-fidelity work; until then they are
+/// refused up front rather than read as wrong pixels.
+fn check_supported_storage(raw: &RawPage) -> Result<(), String> {
+    if raw.compression != 1 {
+        return Err(format!(
+            "{} compression is not supported yet (uncompressed TIFFs only); \
+             convert with e.g. `tiffcp -c none IN OUT`",
+            raw.compression_name()
+        ));
+    }
+    if raw.tiled {
+        return Err("tiled TIFFs are not supported yet (strips only); \
+                    convert with e.g. `tiffcp -s IN OUT`"
+            .into());
+    }
+    Ok(())
+}
+
+/// The TIFF files of a directory in natural order (`img_2` before `img_10`); hidden files and
+/// other extensions are skipped.
+pub fn list_tiffs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("{}: cannot list directory", dir.display()))? {
+        let entry = entry.with_context(|| format!("{}: cannot list directory", dir.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !is_tiff_name(&name) {
+            continue;
+        }
+        if entry.path().is_file() {
+            files.push(entry.path());
+        }
+    }
+    if files.is_empty() {
+        bail!("{}: directory has no .tif or .tiff files", dir.display());
+    }
+    files.sort_by(|a, b| natural_order(a, b));
+    Ok(files)
+}
+
+fn natural_order(a: &Path, b: &Path) -> Ordering {
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    natord::compare(&name(a), &name(b))
+}
+
+pub fn is_tiff_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".tif") || lower.ends_with(".tiff")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_puts_2_before_10() {
+        let mut v: Vec<PathBuf> = ["p_10.tif", "p_2.tif", "p_1.tif"].iter().map(PathBuf::from).collect();
+        v.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(v, ["p_1.tif", "p_2.tif", "p_10.tif"].iter().map(PathBuf::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn tiff_names_in_any_case() {
+        assert!(is_tiff_name("A.TIF") && is_tiff_name("b.Tiff") && is_tiff_name("c.tif"));
+        assert!(!is_tiff_name("d.png") && !is_tiff_name("tif"));
+    }
+}

@@ -1,0 +1,235 @@
+//! One input TIFF file: mapped, its directories parsed, each page's format and pixel location.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::ifd::{ByteOrder, TiffFile, tag};
+use super::mapped::ReadMap;
+use crate::pixel::DType;
+
+/// TIFF Compression values imfilter names in messages.
+fn compression_name(code: u16) -> String {
+    match code {
+        1 => "none".into(),
+        5 => "LZW".into(),
+        7 => "JPEG".into(),
+        8 | 32946 => "Deflate".into(),
+        32773 => "PackBits".into(),
+        34925 => "LZMA".into(),
+        50000 => "ZSTD".into(),
+        other => format!("code {other}"),
+    }
+}
+
+/// Where a page's pixels are and how they are stored, as the file says.
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    pub width: u64,
+    pub height: u64,
+    pub bits_per_sample: u16,
+    pub samples_per_pixel: u64,
+    pub sample_format: u16,
+    pub compression: u16,
+    pub predictor: u16,
+    pub photometric: Option<u16>,
+    pub tiled: bool,
+    /// Rows per strip (strip layout only).
+    pub rows_per_strip: u64,
+    /// (offset, byte count) of each strip or tile, in file order of the spec.
+    pub chunks: Vec<(u64, u64)>,
+}
+
+impl RawPage {
+    pub fn compression_name(&self) -> String {
+        compression_name(self.compression)
+    }
+
+    /// The sample type, or a sentence saying what the page has instead.
+    pub fn dtype(&self) -> Result<DType, String> {
+        if self.samples_per_pixel != 1 {
+            let what = if self.photometric == Some(2) { "RGB, " } else { "" };
+            return Err(format!(
+                "{what}{} samples per pixel; imfilter needs grayscale (1 sample per pixel)",
+                self.samples_per_pixel
+            ));
+        }
+        if self.photometric == Some(3) {
+            return Err("palette colour image; imfilter needs grayscale".into());
+        }
+        match self.sample_format {
+            5 | 6 => return Err("complex samples are not supported".into()),
+            1..=3 => {}
+            other => return Err(format!("sample format {other} is not supported")),
+        }
+        DType::from_tiff(self.bits_per_sample, self.sample_format).ok_or_else(|| {
+            let kind = match self.sample_format {
+                2 => "signed integer",
+                3 => "floating-point",
+                _ => "unsigned integer",
+            };
+            format!(
+                "{}-bit {kind} samples are not supported (supported: uint8, uint16, uint32, \
+                 int16, int32, float32, float64)",
+                self.bits_per_sample
+            )
+        })
+    }
+
+    /// Bytes one page of pixels takes uncompressed, if it is a supported type.
+    pub fn pixel_bytes(&self) -> Option<u64> {
+        let d = self.dtype().ok()?;
+        self.width.checked_mul(self.height)?.checked_mul(d.bytes() as u64)
+    }
+
+    /// The offset of the pixel block when it is one uncompressed contiguous run.
+    pub fn contiguous_offset(&self) -> Option<u64> {
+        if self.compression != 1 || self.tiled {
+            return None;
+        }
+        let (first, _) = *self.chunks.first()?;
+        let mut end = first;
+        for &(offset, count) in &self.chunks {
+            if offset != end {
+                return None;
+            }
+            end = offset.checked_add(count)?;
+        }
+        (end - first >= self.pixel_bytes()?).then_some(first)
+    }
+}
+
+/// An input file: its bytes (mapped) and its pages.
+pub struct Source {
+    pub path: PathBuf,
+    pub map: ReadMap,
+    pub byte_order: ByteOrder,
+    pub bigtiff: bool,
+    pub file_len: u64,
+    /// The first page's ImageDescription (ImageJ and tifffile keep their metadata there).
+    pub description: Option<String>,
+    pub pages: Vec<RawPage>,
+}
+
+impl Source {
+    /// Opens, maps and parses a TIFF file. Errors name the file.
+    pub fn open(path: &Path) -> Result<Source> {
+        let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("{}: cannot read its size", path.display()))?;
+        if meta.is_dir() {
+            bail!("{}: is a directory, expected a TIFF file", path.display());
+        }
+        let map = ReadMap::open(&file)
+            .with_context(|| format!("{}: cannot map the file", path.display()))?;
+        let parsed = TiffFile::parse(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let mut pages = Vec::with_capacity(parsed.directories.len());
+        for (index, dir) in parsed.directories.iter().enumerate() {
+            let page = read_page(&parsed, dir, meta.len())
+                .map_err(|e| anyhow!("{}: page {index}: {e}", path.display()))?;
+            pages.push(page);
+        }
+        let description = parsed.ascii(&parsed.directories[0], tag::IMAGE_DESCRIPTION);
+        Ok(Source {
+            path: path.to_path_buf(),
+            byte_order: parsed.byte_order,
+            bigtiff: parsed.bigtiff,
+            file_len: meta.len(),
+            description,
+            pages,
+            map,
+        })
+    }
+}
+
+fn read_page(f: &TiffFile<'_>, dir: &super::ifd::Directory, file_len: u64) -> Result<RawPage, String> {
+    let e = |err: super::ifd::IfdError| err.to_string();
+    let width = f.uint(dir, tag::IMAGE_WIDTH, None).map_err(e)?.ok_or("no ImageWidth tag")?;
+    let height = f.uint(dir, tag::IMAGE_LENGTH, None).map_err(e)?.ok_or("no ImageLength tag")?;
+    if width == 0 || height == 0 {
+        return Err(format!("zero-sized image ({width}x{height})"));
+    }
+    let samples_per_pixel = f.uint(dir, tag::SAMPLES_PER_PIXEL, Some(1)).map_err(e)?.unwrap_or(1);
+    let bits = f.uints(dir, tag::BITS_PER_SAMPLE).map_err(e)?.unwrap_or_else(|| vec![1]);
+    let bits_per_sample = bits.first().copied().unwrap_or(1);
+    if bits.iter().any(|&b| b != bits_per_sample) {
+        return Err(format!("samples of different bit depths {bits:?} are not supported"));
+    }
+    let sample_format = f.uints(dir, tag::SAMPLE_FORMAT).map_err(e)?.and_then(|v| v.first().copied()).unwrap_or(1);
+    let compression = f.uint(dir, tag::COMPRESSION, Some(1)).map_err(e)?.unwrap_or(1);
+    let predictor = f.uint(dir, tag::PREDICTOR, Some(1)).map_err(e)?.unwrap_or(1);
+    let photometric = f.uint(dir, tag::PHOTOMETRIC, None).map_err(e)?;
+    let tiled = f.uints(dir, tag::TILE_OFFSETS).map_err(e)?.is_some();
+    let (offsets_tag, counts_tag) = if tiled {
+        (tag::TILE_OFFSETS, tag::TILE_BYTE_COUNTS)
+    } else {
+        (tag::STRIP_OFFSETS, tag::STRIP_BYTE_COUNTS)
+    };
+    let offsets = f.uints(dir, offsets_tag).map_err(e)?.ok_or("no pixel data offsets (StripOffsets)")?;
+    let counts = f.uints(dir, counts_tag).map_err(e)?.ok_or("no pixel data sizes (StripByteCounts)")?;
+    if offsets.len() != counts.len() {
+        return Err(format!(
+            "corrupt TIFF: {} strip offsets but {} strip sizes",
+            offsets.len(),
+            counts.len()
+        ));
+    }
+    let rows_per_strip = f.uint(dir, tag::ROWS_PER_STRIP, Some(height)).map_err(e)?.unwrap_or(height).clamp(1, height);
+    let narrow = |v: u64| u16::try_from(v).map_err(|_| format!("tag value {v} out of range"));
+    let mut page = RawPage {
+        width,
+        height,
+        bits_per_sample: narrow(bits_per_sample)?,
+        samples_per_pixel,
+        sample_format: narrow(sample_format)?,
+        compression: narrow(compression)?,
+        predictor: narrow(predictor)?,
+        photometric: photometric.map(narrow).transpose()?,
+        tiled,
+        rows_per_strip,
+        chunks: offsets.into_iter().zip(counts).collect(),
+    };
+    for &(offset, count) in &page.chunks {
+        if offset.checked_add(count).is_none_or(|end| end > file_len) {
+            return Err(format!(
+                "pixel data is truncated: {count} bytes at offset {offset}, but the file has {file_len} bytes"
+            ));
+        }
+    }
+    if let (Some(bytes), true) = (page.pixel_bytes(), page.compression == 1 && !page.tiled) {
+        check_uncompressed_strips(&page, bytes)?;
+        if let Some(offset) = page.contiguous_offset() {
+            // One run is all a reader needs; dropping the strip list keeps memory flat for
+            // stacks of thousands of pages written one row per strip.
+            page.chunks = vec![(offset, bytes)];
+            page.rows_per_strip = height;
+        }
+    }
+    Ok(page)
+}
+
+/// Every uncompressed strip must hold its rows in full; a short one means the writer stopped.
+fn check_uncompressed_strips(page: &RawPage, pixel_bytes: u64) -> Result<(), String> {
+    let row_bytes = pixel_bytes / page.height;
+    let strips = page.height.div_ceil(page.rows_per_strip);
+    if page.chunks.len() as u64 != strips {
+        return Err(format!(
+            "corrupt TIFF: {} strips, but {} rows at {} rows per strip need {strips}",
+            page.chunks.len(),
+            page.height,
+            page.rows_per_strip
+        ));
+    }
+    for (i, &(_, count)) in page.chunks.iter().enumerate() {
+        let rows = page.rows_per_strip.min(page.height - i as u64 * page.rows_per_strip);
+        if count < rows * row_bytes {
+            return Err(format!(
+                "pixel data is truncated: strip {i} has {count} bytes, {} expected",
+                rows * row_bytes
+            ));
+        }
+    }
+    Ok(())
+}
