@@ -7,3 +7,11 @@
 pub mod filters;
 pub mod pixel;
 pub mod stack;
+pub mod engine;
+pub mod interrupt;
+pub mod output;
+pub mod progress;
+pub mod cli;
+pub mod info;
+pub mod job;
+pub mod run;

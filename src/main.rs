@@ -1,1 +1,33 @@
-fn main() {}
+//! The thin shell: parse, run, turn the outcome into an exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use imfilter::cli::Cli;
+use imfilter::interrupt::{self, Interrupted};
+
+fn main() -> ExitCode {
+    if let Err(e) = interrupt::install() {
+        eprintln!("imfilter: error: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr (2).
+            let _ = e.print();
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    match imfilter::run::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(stop) = e.downcast_ref::<Interrupted>() {
+                return ExitCode::from(stop.exit_code());
+            }
+            eprintln!("imfilter: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

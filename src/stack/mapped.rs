@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -77,5 +78,20 @@ impl WriteMap {
     /// Writes dirty pages back to the file (msync) and waits for it.
     pub fn flush(&self) -> io::Result<()> {
         self.map.flush()
+    }
+}
+
+/// Reserves a file's blocks up to `len` bytes (invariant 2), so a full disk or a file-size
+/// limit is an error before any pixel is computed, never a SIGBUS while writing through a map.
+pub fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: posix_fallocate only uses the descriptor number, which `file` keeps open.
+    // It returns the error number rather than setting errno.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        err => Err(io::Error::from_raw_os_error(err)),
     }
 }

@@ -1,0 +1,203 @@
+//! Background (flat-field) correction: `out = (I − D) / max(F − D, 1e-6)`, in float32.
+//!
+//! F and D are the pooled flat (open-beam) and dark images combined per pixel by mean or
+//! median. `F − D` is computed once and shared read-only by every worker. The clamp, as in
+//! tomopy's `normalize`, keeps dead or saturated detector pixels (F ≤ D) from dividing by zero
+//! and producing Inf. Every step is float32 in the order numpy evaluates
+//! `(I.astype(np.float32) - D) / np.maximum(F - D, np.float32(1e-6))`, so results agree with it.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use super::Filter;
+use crate::engine;
+use crate::output::PendingOutput;
+use crate::pixel::{DType, Pixel};
+use crate::progress::Progress;
+use crate::stack::{PageFormat, Stack};
+use crate::with_pixel_type;
+
+/// The smallest denominator: where `F − D` is below it, it is used instead.
+pub const MIN_DENOMINATOR: f32 = 1e-6;
+
+/// How several flat (or dark) images become one, per pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Average {
+    /// The mean: least noise.
+    Mean,
+    /// The median: ignores outliers such as gamma spots in one of the images.
+    Median,
+}
+
+/// One combined image: width × height floats.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<f32>,
+}
+
+impl Reference {
+    /// Combines every page of `stack` per pixel. Means and medians are taken in f64 and
+    /// rounded once to f32, which is what numpy does for integer detector images.
+    pub fn combine(stack: &Stack, average: Average) -> Result<Reference> {
+        let pages = stack.all_pages_f32()?;
+        let n = pages.len();
+        let len = stack.format.pixels();
+        let mut pixels = vec![0f32; len];
+        match average {
+            Average::Mean => {
+                for (i, out) in pixels.iter_mut().enumerate() {
+                    let sum: f64 = pages.iter().map(|p| f64::from(p[i])).sum();
+                    *out = (sum / n as f64) as f32;
+                }
+            }
+            Average::Median => {
+                let mut column = vec![0f64; n];
+                for (i, out) in pixels.iter_mut().enumerate() {
+                    column.iter_mut().zip(&pages).for_each(|(c, p)| *c = f64::from(p[i]));
+                    column.sort_unstable_by(f64::total_cmp);
+                    let mid = n / 2;
+                    let median = if n % 2 == 1 { column[mid] } else { (column[mid - 1] + column[mid]) / 2.0 };
+                    *out = median as f32;
+                }
+            }
+        }
+        Ok(Reference { width: stack.format.width, height: stack.format.height, pixels })
+    }
+}
+
+/// Prepared background correction: the dark image and the clamped `F − D`.
+pub struct BackgroundCorrect {
+    dark: Vec<f32>,
+    denominator: Vec<f32>,
+    cutoff: Option<f32>,
+    /// Where the flats and darks came from and their shape, for `check`.
+    references: Vec<(&'static str, PathBuf, (usize, usize))>,
+}
+
+impl BackgroundCorrect {
+    /// `dark: None` means a dark of zero (detectors with no offset, or already subtracted).
+    pub fn new(flat: (&Stack, Average), dark: Option<(&Stack, Average)>, cutoff: Option<f32>) -> Result<Self> {
+        let shape = |s: &Stack| (s.format.width, s.format.height);
+        let mut references = vec![("flat", flat.0.path.clone(), shape(flat.0))];
+        let f = Reference::combine(flat.0, flat.1)?;
+        let d = match dark {
+            Some((stack, average)) => {
+                references.push(("dark", stack.path.clone(), shape(stack)));
+                Reference::combine(stack, average)?.pixels
+            }
+            None => vec![0.0; f.pixels.len()],
+        };
+        let mut corrector = Self::from_images(f, d, cutoff);
+        corrector.references = references;
+        Ok(corrector)
+    }
+
+    fn from_images(flat: Reference, dark: Vec<f32>, cutoff: Option<f32>) -> Self {
+        let denominator = flat
+            .pixels
+            .iter()
+            .zip(&dark)
+            .map(|(&f, &d)| clamp_denominator(f - d))
+            .collect();
+        let references = vec![("flat", PathBuf::new(), (flat.width, flat.height))];
+        BackgroundCorrect { dark, denominator, cutoff, references }
+    }
+
+    /// Corrects one image. `input`, `output`, dark and flat all have the same length.
+    pub fn apply<T: Pixel>(&self, input: &[T], output: &mut [f32]) {
+        let (dark, denominator) = (&self.dark[..input.len()], &self.denominator[..input.len()]);
+        let output = &mut output[..input.len()];
+        // Two loops rather than a branch per pixel, so both vectorise.
+        match self.cutoff {
+            None => {
+                for (((o, &i), &d), &n) in output.iter_mut().zip(input).zip(dark).zip(denominator) {
+                    *o = (i.to_f32() - d) / n;
+                }
+            }
+            Some(c) => {
+                for (((o, &i), &d), &n) in output.iter_mut().zip(input).zip(dark).zip(denominator) {
+                    let v = (i.to_f32() - d) / n;
+                    // `>` keeps NaN as NaN, as numpy's `np.minimum`/tomopy's mask do.
+                    *o = if v > c { c } else { v };
+                }
+            }
+        }
+    }
+}
+
+/// `max(x, 1e-6)` that keeps NaN as NaN, as `np.maximum` does.
+fn clamp_denominator(x: f32) -> f32 {
+    if x < MIN_DENOMINATOR { MIN_DENOMINATOR } else { x }
+}
+
+impl Filter for BackgroundCorrect {
+    fn name(&self) -> &'static str {
+        "background-correct"
+    }
+
+    fn output_dtype(&self, _input: DType) -> DType {
+        DType::F32
+    }
+
+    fn check(&self, input: &PageFormat) -> Result<()> {
+        for (what, path, (width, height)) in &self.references {
+            if (*width, *height) != (input.width, input.height) {
+                bail!(
+                    "{}: {what} images are {width}x{height}, but the stack's images are {}x{}",
+                    path.display(),
+                    input.width,
+                    input.height
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, input: &Stack, output: &mut PendingOutput, progress: &Progress) -> Result<()> {
+        let pages = output.pages_mut::<f32>(input.format.pixels());
+        with_pixel_type!(input.format.dtype, T => {
+            engine::run_pages::<T, f32, _>(input, pages, |i, o| self.apply(i, o), progress)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corrector(flat: Vec<f32>, dark: Vec<f32>, cutoff: Option<f32>) -> BackgroundCorrect {
+        let n = flat.len();
+        let f = Reference { width: n, height: 1, pixels: flat };
+        BackgroundCorrect::from_images(f, dark, cutoff)
+    }
+
+    #[test]
+    fn divides_the_dark_subtracted_image_by_the_dark_subtracted_flat() {
+        let bc = corrector(vec![110.0, 1100.0], vec![10.0, 100.0], None);
+        let mut out = [0f32; 2];
+        bc.apply(&[60u16, 600], &mut out);
+        assert_eq!(out, [0.5, 0.5]);
+    }
+
+    #[test]
+    fn a_flat_at_or_below_the_dark_is_clamped_not_infinite() {
+        let bc = corrector(vec![10.0, 5.0], vec![10.0, 10.0], None);
+        let mut out = [0f32; 2];
+        bc.apply(&[11u16, 11], &mut out);
+        assert!(out.iter().all(|v| v.is_finite()));
+        assert_eq!(out[0], 1.0 / MIN_DENOMINATOR);
+    }
+
+    #[test]
+    fn cutoff_clips_only_above_and_keeps_nan() {
+        let bc = corrector(vec![2.0, 2.0, 2.0], vec![0.0; 3], Some(1.5));
+        let mut out = [0f32; 3];
+        bc.apply(&[1.0f32, 8.0, f32::NAN], &mut out);
+        assert_eq!(out[0], 0.5);
+        assert_eq!(out[1], 1.5);
+        assert!(out[2].is_nan());
+    }
+}

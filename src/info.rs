@@ -1,0 +1,130 @@
+//! `imfilter info`: what a TIFF file (or directory of them) holds and how it is laid out.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::stack::ifd::ByteOrder;
+use crate::stack::source::Source;
+use crate::stack::list_tiffs;
+
+/// A summary of one or more files read as one stack.
+#[derive(Debug)]
+pub struct Info {
+    pub files: usize,
+    pub pages: usize,
+    pub width: u64,
+    pub height: u64,
+    /// The sample type, or why it is not supported.
+    pub dtype: Result<String, String>,
+    /// Every page has the first page's width, height and type.
+    pub uniform: bool,
+    pub byte_order: &'static str,
+    pub compression: String,
+    pub bigtiff: bool,
+    /// Every page is uncompressed and back to back: the pixels form one mappable array.
+    pub contiguous: bool,
+    /// Every page can be read in place (uncompressed, one run, native byte order).
+    pub readable_in_place: bool,
+    pub bytes: u64,
+}
+
+impl Info {
+    pub fn of(path: &Path) -> Result<Info> {
+        let files = if path.is_dir() { list_tiffs(path)? } else { vec![path.to_path_buf()] };
+        let sources = files.iter().map(|f| Source::open(f)).collect::<Result<Vec<_>>>()?;
+        let first = &sources[0];
+        let page0 = &first.pages[0];
+        let mut uniform = true;
+        let mut contiguous = sources.len() == 1;
+        let mut in_place = true;
+        let mut expected_next = None;
+        for s in &sources {
+            for p in &s.pages {
+                uniform &= (p.width, p.height, p.dtype()) == (page0.width, page0.height, page0.dtype());
+                let offset = p.contiguous_offset();
+                in_place &= offset.is_some() && s.byte_order == ByteOrder::native();
+                match (offset, p.pixel_bytes()) {
+                    (Some(o), Some(n)) => {
+                        contiguous &= expected_next.is_none_or(|e| e == o);
+                        expected_next = Some(o + n);
+                    }
+                    _ => contiguous = false,
+                }
+            }
+        }
+        let mut compressions: Vec<String> =
+            sources.iter().flat_map(|s| s.pages.iter().map(|p| p.compression_name())).collect();
+        compressions.dedup();
+        Ok(Info {
+            files: sources.len(),
+            pages: sources.iter().map(|s| s.pages.len()).sum(),
+            width: page0.width,
+            height: page0.height,
+            dtype: page0.dtype().map(|d| d.name().to_string()),
+            uniform,
+            byte_order: first.byte_order.name(),
+            compression: compressions.join(", "),
+            bigtiff: first.bigtiff,
+            contiguous,
+            readable_in_place: in_place,
+            bytes: sources.iter().map(|s| s.file_len).sum(),
+        })
+    }
+}
+
+/// Prints `info` for `path`, as text or as one JSON object.
+pub fn print(path: &Path, as_json: bool) -> Result<()> {
+    let i = Info::of(path)?;
+    let dtype = match &i.dtype {
+        Ok(d) => d.clone(),
+        Err(why) => format!("unsupported ({why})"),
+    };
+    let text = if as_json {
+        json!({
+            "path": path.display().to_string(),
+            "files": i.files,
+            "pages": i.pages,
+            "width": i.width,
+            "height": i.height,
+            "dtype": i.dtype.as_ref().ok(),
+            "unsupported": i.dtype.as_ref().err(),
+            "uniform": i.uniform,
+            "byte_order": i.byte_order,
+            "compression": i.compression,
+            "bigtiff": i.bigtiff,
+            "contiguous": i.contiguous,
+            "readable_in_place": i.readable_in_place,
+            "bytes": i.bytes,
+        })
+        .to_string()
+    } else {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let mut lines = vec![format!("path:        {}", path.display())];
+        if i.files > 1 {
+            lines.push(format!("files:       {}", i.files));
+        }
+        lines.extend([
+            format!("pages:       {}", i.pages),
+            format!("width:       {}", i.width),
+            format!("height:      {}", i.height),
+            format!("dtype:       {dtype}"),
+        ]);
+        if !i.uniform {
+            lines.push("uniform:     no (pages differ in shape or type)".to_string());
+        }
+        lines.extend([
+            format!("byte order:  {}", i.byte_order),
+            format!("compression: {}", i.compression),
+            format!("format:      {}", if i.bigtiff { "BigTIFF" } else { "classic TIFF" }),
+            format!("contiguous:  {} (pixel data is one mappable array)", yes(i.contiguous)),
+            format!("in place:    {} (pages are read without decoding)", yes(i.readable_in_place)),
+            format!("bytes:       {}", i.bytes),
+        ]);
+        lines.join("\n")
+    };
+    writeln!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
+}

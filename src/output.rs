@@ -1,0 +1,217 @@
+//! Where a result goes, and how it gets there without ever leaving a partial file.
+//!
+//! Every output is first a temporary file named `.NAME.imfilter-XXXXXX` in the target
+//! directory, created at its final size (fallocate) and mapped writable. Only when every image
+//! succeeded is it flushed, synced and renamed into place; until then, an error or a stop drops
+//! the temporary file, which deletes it. A new output directory is built the same way: a
+//! temporary directory renamed into place as a whole.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use tempfile::{NamedTempFile, TempDir};
+
+use crate::pixel::Pixel;
+use crate::stack::PageFormat;
+use crate::stack::mapped::{self, WriteMap};
+use crate::stack::write::Layout;
+
+/// What the user asked the result to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// One multi-page TIFF.
+    File(PathBuf),
+    /// One single-page TIFF per image, named `names[i]`.
+    Directory { dir: PathBuf, names: Vec<String> },
+}
+
+impl Destination {
+    pub fn display_path(&self) -> &Path {
+        match self {
+            Destination::File(p) => p,
+            Destination::Directory { dir, .. } => dir,
+        }
+    }
+
+    /// The final paths of every file this destination writes.
+    pub fn file_paths(&self) -> Vec<PathBuf> {
+        match self {
+            Destination::File(p) => vec![p.clone()],
+            Destination::Directory { dir, names } => names.iter().map(|n| dir.join(n)).collect(),
+        }
+    }
+}
+
+struct OutputFile {
+    final_path: PathBuf,
+    /// `None` inside a new temporary directory, where files already have their final names.
+    temp: Option<NamedTempFile>,
+    file: File,
+    map: WriteMap,
+    pages: usize,
+}
+
+/// A result being written: mapped temporary files, not yet visible at the output path.
+pub struct PendingOutput {
+    files: Vec<OutputFile>,
+    /// A new output directory, built aside and renamed into place by `commit`.
+    new_dir: Option<(TempDir, PathBuf)>,
+    overwrite: bool,
+}
+
+const TEMP_MARK: &str = ".imfilter-";
+
+impl PendingOutput {
+    /// Creates and maps the output files for `pages` images of `format`. Refuses to replace
+    /// an existing file unless `overwrite`.
+    pub fn create(
+        destination: &Destination,
+        format: PageFormat,
+        pages: usize,
+        overwrite: bool,
+        software: &str,
+    ) -> Result<PendingOutput> {
+        match destination {
+            Destination::File(path) => {
+                refuse_existing(path, overwrite)?;
+                let dir = parent_dir(path)?;
+                let temp = temp_file_in(&dir, path)?;
+                let layout = Layout::new(pages, format, software);
+                let file = temp.as_file().try_clone().with_context(|| format!("{}: cannot create", path.display()))?;
+                let out = OutputFile::prepare(path, Some(temp), file, &layout)?;
+                Ok(PendingOutput { files: vec![out], new_dir: None, overwrite })
+            }
+            Destination::Directory { dir, names } => {
+                assert_eq!(names.len(), pages, "invariant: one name per image");
+                let layout = Layout::new(1, format, software);
+                let mut files = Vec::with_capacity(pages);
+                if dir.is_dir() {
+                    for name in names {
+                        let path = dir.join(name);
+                        refuse_existing(&path, overwrite)?;
+                        let temp = temp_file_in(dir, &path)?;
+                        let file = temp.as_file().try_clone().with_context(|| format!("{}: cannot create", path.display()))?;
+                        files.push(OutputFile::prepare(&path, Some(temp), file, &layout)?);
+                    }
+                    Ok(PendingOutput { files, new_dir: None, overwrite })
+                } else {
+                    refuse_existing(dir, overwrite)?;
+                    let parent = parent_dir(dir)?;
+                    let temp_dir = tempfile::Builder::new()
+                        .prefix(&temp_prefix(dir))
+                        .tempdir_in(&parent)
+                        .with_context(|| format!("{}: cannot create a directory there", parent.display()))?;
+                    for name in names {
+                        let path = temp_dir.path().join(name);
+                        let file = File::create_new(&path).with_context(|| format!("{}: cannot create", path.display()))?;
+                        files.push(OutputFile::prepare(&dir.join(name), None, file, &layout)?);
+                    }
+                    Ok(PendingOutput { files, new_dir: Some((temp_dir, dir.clone())), overwrite })
+                }
+            }
+        }
+    }
+
+    /// One `&mut` slice per image, in stack order, across every output file.
+    pub fn pages_mut<T: Pixel>(&mut self, page_len: usize) -> Vec<&mut [T]> {
+        let mut pages = Vec::new();
+        for f in &mut self.files {
+            let mine = f.map.pages_mut::<T>(page_len);
+            debug_assert_eq!(mine.len(), f.pages);
+            pages.extend(mine);
+        }
+        pages
+    }
+
+    /// Flushes, syncs and renames every file into place. The data reaches the disk before the
+    /// rename, so after a crash the output path holds either the old file or the whole new one.
+    pub fn commit(self) -> Result<()> {
+        for f in &self.files {
+            f.map.flush().with_context(|| format!("{}: cannot write", f.final_path.display()))?;
+            f.file.sync_all().with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))?;
+        }
+        if let Some((temp_dir, final_dir)) = self.new_dir {
+            drop(self.files);
+            let built = temp_dir.keep();
+            if let Err(e) = rename_no_replace(&built, &final_dir, self.overwrite) {
+                let _ = fs::remove_dir_all(&built);
+                return Err(e);
+            }
+            sync_dir(&parent_dir(&final_dir)?);
+            return Ok(());
+        }
+        let mut dirs = Vec::new();
+        for f in self.files {
+            let temp = f.temp.expect("invariant: files outside a new directory are temporary");
+            let persisted = if self.overwrite {
+                temp.persist(&f.final_path).map(drop).map_err(|e| e.error)
+            } else {
+                temp.persist_noclobber(&f.final_path).map(drop).map_err(|e| e.error)
+            };
+            persisted.with_context(|| format!("{}: cannot move the result into place", f.final_path.display()))?;
+            dirs.push(parent_dir(&f.final_path)?);
+        }
+        dirs.dedup();
+        dirs.iter().for_each(|d| sync_dir(d));
+        Ok(())
+    }
+}
+
+impl OutputFile {
+    fn prepare(final_path: &Path, temp: Option<NamedTempFile>, file: File, layout: &Layout) -> Result<OutputFile> {
+        let named = || final_path.display().to_string();
+        mapped::preallocate(&file, layout.file_len).with_context(|| {
+            format!("{}: cannot allocate {} bytes for the output", named(), layout.file_len)
+        })?;
+        layout.write_metadata(&file).with_context(|| format!("{}: cannot write", named()))?;
+        let map = WriteMap::new(&file, layout.data_offset, layout.data_len() as usize)
+            .with_context(|| format!("{}: cannot map the output", named()))?;
+        Ok(OutputFile { final_path: final_path.to_path_buf(), temp, file, map, pages: layout.pages })
+    }
+}
+
+fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
+    if !overwrite && fs::symlink_metadata(path).is_ok() {
+        bail!("{}: already exists; use --force to overwrite it", path.display());
+    }
+    Ok(())
+}
+
+/// The directory a path lives in, which must exist.
+fn parent_dir(path: &Path) -> Result<PathBuf> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!("{}: the directory {} does not exist", path.display(), parent.display());
+    }
+    Ok(parent)
+}
+
+fn temp_prefix(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(".{name}{TEMP_MARK}")
+}
+
+fn temp_file_in(dir: &Path, final_path: &Path) -> Result<NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&temp_prefix(final_path))
+        .tempfile_in(dir)
+        .map_err(|e| anyhow!("{}: cannot create the output: {e}", final_path.display()))
+}
+
+fn rename_no_replace(from: &Path, to: &Path, overwrite: bool) -> Result<()> {
+    if !overwrite && fs::symlink_metadata(to).is_ok() {
+        bail!("{}: appeared while imfilter was running; not replaced", to.display());
+    }
+    fs::rename(from, to).with_context(|| format!("{}: cannot move the result into place", to.display()))
+}
+
+/// Makes a rename durable. Best effort: some filesystems refuse to sync a directory.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

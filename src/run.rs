@@ -1,0 +1,80 @@
+//! The recipe every command follows: open → check → create output → filter in parallel →
+//! commit → report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command};
+use crate::filters::Filter;
+use crate::filters::background::BackgroundCorrect;
+use crate::interrupt;
+use crate::job::{self, Job};
+use crate::output::PendingOutput;
+use crate::progress::Progress;
+use crate::stack::{PageFormat, Stack};
+
+/// What the `Software` tag of every output says.
+pub fn software() -> String {
+    format!("imfilter {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let job_for = |io| Job::new(io, cli.threads, cli.progress, cli.quiet);
+    match &cli.command {
+        Command::Info(args) => crate::info::print(&args.path, args.json),
+        Command::BackgroundCorrect(args) => {
+            let flats = Stack::open_pooled(&args.flat)?;
+            let darks = if args.dark.is_empty() { None } else { Some(Stack::open_pooled(&args.dark)?) };
+            let filter = BackgroundCorrect::new(
+                (&flats, args.average),
+                darks.as_ref().map(|d| (d, args.average)),
+                args.cutoff,
+            )?;
+            let references: Vec<PathBuf> =
+                flats.files().chain(darks.iter().flat_map(|d| d.files())).map(Path::to_path_buf).collect();
+            execute(&filter, &job_for(&args.io), &references)
+        }
+    }
+}
+
+/// Runs `filter` over the job's input. `references` are further inputs (flats, darks) that
+/// must never be overwritten.
+pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result<()> {
+    let stack = Stack::open(&job.input)?;
+    filter.check(&stack.format)?;
+    let out_format = PageFormat { dtype: filter.output_dtype(stack.format.dtype), ..stack.format };
+    let (destination, overwrite) = job.destination(&stack, filter.name(), out_format.dtype)?;
+    let inputs = stack.files().chain(references.iter().map(PathBuf::as_path));
+    job::refuse_input_as_output(&destination, inputs, job.output == job::OutputChoice::InPlace)?;
+    interrupt::check()?;
+
+    let mut output = PendingOutput::create(&destination, out_format, stack.len(), overwrite, &software())?;
+    let progress = Progress::new(job.progress, filter.name(), stack.len());
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = job.threads {
+        pool = pool.num_threads(n);
+    }
+    let pool = pool.build().context("cannot start worker threads")?;
+    pool.install(|| filter.run(&stack, &mut output, &progress))?;
+    progress.finish();
+    interrupt::check()?;
+    output.commit()?;
+
+    if !job.quiet {
+        let seconds = progress.elapsed().as_secs_f64();
+        let mpix = (stack.len() * stack.format.pixels()) as f64 / seconds.max(1e-9) / 1e6;
+        eprintln!(
+            "{}: {} images, {}x{} {} -> {}, {seconds:.2} s ({mpix:.0} Mpixel/s) -> {}",
+            filter.name(),
+            stack.len(),
+            stack.format.width,
+            stack.format.height,
+            stack.format.dtype,
+            out_format.dtype,
+            destination.display_path().display()
+        );
+    }
+    Ok(())
+}
