@@ -38,7 +38,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Flat-field correction: (I - dark) / max(flat - dark, 1e-6), as float32
-    #[command(after_help = "Example:\n  imfilter background-correct --flat f.tif --dark d.tif stack.tif -o corrected.tif")]
+    #[command(
+        after_help = "Example:\n  imfilter background-correct --flat f.tif --dark d.tif stack.tif -o corrected.tif"
+    )]
     BackgroundCorrect(BackgroundArgs),
 
     /// Describe a TIFF file or directory: pages, shape, type, layout
@@ -97,4 +99,3 @@ pub struct InfoArgs {
     #[arg(long)]
     pub json: bool,
 }
-

@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::stack::ifd::ByteOrder;
-use crate::stack::source::Source;
 use crate::stack::list_tiffs;
+use crate::stack::source::Source;
 
 /// A summary of one or more files read as one stack.
 #[derive(Debug)]
@@ -33,8 +33,15 @@ pub struct Info {
 
 impl Info {
     pub fn of(path: &Path) -> Result<Info> {
-        let files = if path.is_dir() { list_tiffs(path)? } else { vec![path.to_path_buf()] };
-        let sources = files.iter().map(|f| Source::open(f)).collect::<Result<Vec<_>>>()?;
+        let files = if path.is_dir() {
+            list_tiffs(path)?
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let sources = files
+            .iter()
+            .map(|f| Source::open(f))
+            .collect::<Result<Vec<_>>>()?;
         let first = &sources[0];
         let page0 = &first.pages[0];
         let mut uniform = true;
@@ -43,7 +50,8 @@ impl Info {
         let mut expected_next = None;
         for s in &sources {
             for p in &s.pages {
-                uniform &= (p.width, p.height, p.dtype()) == (page0.width, page0.height, page0.dtype());
+                uniform &=
+                    (p.width, p.height, p.dtype()) == (page0.width, page0.height, page0.dtype());
                 let offset = p.contiguous_offset();
                 in_place &= offset.is_some() && s.byte_order == ByteOrder::native();
                 match (offset, p.pixel_bytes()) {
@@ -55,8 +63,10 @@ impl Info {
                 }
             }
         }
-        let mut compressions: Vec<String> =
-            sources.iter().flat_map(|s| s.pages.iter().map(|p| p.compression_name())).collect();
+        let mut compressions: Vec<String> = sources
+            .iter()
+            .flat_map(|s| s.pages.iter().map(|p| p.compression_name()))
+            .collect();
         compressions.dedup();
         Ok(Info {
             files: sources.len(),
@@ -118,9 +128,18 @@ pub fn print(path: &Path, as_json: bool) -> Result<()> {
         lines.extend([
             format!("byte order:  {}", i.byte_order),
             format!("compression: {}", i.compression),
-            format!("format:      {}", if i.bigtiff { "BigTIFF" } else { "classic TIFF" }),
-            format!("contiguous:  {} (pixel data is one mappable array)", yes(i.contiguous)),
-            format!("in place:    {} (pages are read without decoding)", yes(i.readable_in_place)),
+            format!(
+                "format:      {}",
+                if i.bigtiff { "BigTIFF" } else { "classic TIFF" }
+            ),
+            format!(
+                "contiguous:  {} (pixel data is one mappable array)",
+                yes(i.contiguous)
+            ),
+            format!(
+                "in place:    {} (pages are read without decoding)",
+                yes(i.readable_in_place)
+            ),
             format!("bytes:       {}", i.bytes),
         ]);
         lines.join("\n")

@@ -2,8 +2,8 @@
 //! output behind (the temporary file is dropped, and with it deleted).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
@@ -43,7 +43,11 @@ pub fn install() -> std::io::Result<()> {
 
 /// `Err(Interrupted)` once a stop was asked for.
 pub fn check() -> Result<(), Interrupted> {
-    match RECEIVED.get().map(|f| f.load(Ordering::Relaxed)).unwrap_or(0) {
+    match RECEIVED
+        .get()
+        .map(|f| f.load(Ordering::Relaxed))
+        .unwrap_or(0)
+    {
         0 => Ok(()),
         sig => Err(Interrupted(sig as i32)),
     }

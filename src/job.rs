@@ -51,13 +51,21 @@ impl Job {
     }
 
     /// Where `command`'s result for `stack` goes, and whether it may replace existing files.
-    pub fn destination(&self, stack: &Stack, command: &str, output_dtype: DType) -> Result<(Destination, bool)> {
+    pub fn destination(
+        &self,
+        stack: &Stack,
+        command: &str,
+        output_dtype: DType,
+    ) -> Result<(Destination, bool)> {
         match &self.output {
             OutputChoice::InPlace => Ok((in_place(stack, output_dtype)?, true)),
             OutputChoice::Path(p) => {
                 let as_dir = p.as_os_str().to_string_lossy().ends_with('/') || p.is_dir();
                 let d = if as_dir {
-                    Destination::Directory { dir: p.clone(), names: page_names(stack) }
+                    Destination::Directory {
+                        dir: p.clone(),
+                        names: page_names(stack),
+                    }
                 } else {
                     Destination::File(p.clone())
                 };
@@ -79,7 +87,10 @@ impl Job {
 
 /// `stack.tif` → `stack_median.tif`; `Tomo/` → `Tomo_median`.
 fn beside(input: &Path, command: &str) -> PathBuf {
-    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "stack".into());
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stack".into());
     let lower = name.to_ascii_lowercase();
     let new_name = match [".tiff", ".tif"].iter().find(|ext| lower.ends_with(*ext)) {
         Some(ext) if input.is_file() => {
@@ -99,16 +110,26 @@ fn page_names(stack: &Stack) -> Vec<String> {
     if stack.kind == StackKind::Directory && files.len() == stack.len() {
         return files
             .iter()
-            .map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .map(|f| {
+                f.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
             .collect();
     }
-    let base = stack.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "stack".into());
+    let base = stack
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stack".into());
     let lower = base.to_ascii_lowercase();
     let stem = [".tiff", ".tif"]
         .iter()
         .find(|ext| lower.ends_with(*ext))
         .map_or(base.as_str(), |ext| &base[..base.len() - ext.len()]);
-    (0..stack.len()).map(|i| format!("{stem}_{i:06}.tif")).collect()
+    (0..stack.len())
+        .map(|i| format!("{stem}_{i:06}.tif"))
+        .collect()
 }
 
 fn in_place(stack: &Stack, output_dtype: DType) -> Result<Destination> {
@@ -130,7 +151,10 @@ fn in_place(stack: &Stack, output_dtype: DType) -> Result<Destination> {
                     stack.path.display()
                 );
             }
-            Ok(Destination::Directory { dir: stack.path.clone(), names: page_names(stack) })
+            Ok(Destination::Directory {
+                dir: stack.path.clone(),
+                names: page_names(stack),
+            })
         }
     }
 }
@@ -145,7 +169,10 @@ pub fn refuse_input_as_output<'a>(
     if in_place {
         return Ok(());
     }
-    let inputs: Vec<PathBuf> = inputs.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let inputs: Vec<PathBuf> = inputs
+        .into_iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
     for out in destination.file_paths() {
         if let Ok(canonical) = out.canonicalize()
             && inputs.contains(&canonical)
@@ -165,6 +192,9 @@ mod tests {
 
     #[test]
     fn beside_a_directory_is_a_sibling_directory() {
-        assert_eq!(beside(Path::new("/data/Tomo"), "median"), PathBuf::from("/data/Tomo_median"));
+        assert_eq!(
+            beside(Path::new("/data/Tomo"), "median"),
+            PathBuf::from("/data/Tomo_median")
+        );
     }
 }

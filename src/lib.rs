@@ -4,14 +4,14 @@
 //! split into one `&mut` slice per image; rayon hands whole images to workers, which read their
 //! input page (mapped in place where the file allows it) and write their output page in place.
 
-pub mod filters;
-pub mod pixel;
-pub mod stack;
-pub mod engine;
-pub mod interrupt;
-pub mod output;
-pub mod progress;
 pub mod cli;
+pub mod engine;
+pub mod filters;
 pub mod info;
+pub mod interrupt;
 pub mod job;
+pub mod output;
+pub mod pixel;
+pub mod progress;
 pub mod run;
+pub mod stack;

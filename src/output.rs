@@ -78,9 +78,16 @@ impl PendingOutput {
                 let dir = parent_dir(path)?;
                 let temp = temp_file_in(&dir, path)?;
                 let layout = Layout::new(pages, format, software);
-                let file = temp.as_file().try_clone().with_context(|| format!("{}: cannot create", path.display()))?;
+                let file = temp
+                    .as_file()
+                    .try_clone()
+                    .with_context(|| format!("{}: cannot create", path.display()))?;
                 let out = OutputFile::prepare(path, Some(temp), file, &layout)?;
-                Ok(PendingOutput { files: vec![out], new_dir: None, overwrite })
+                Ok(PendingOutput {
+                    files: vec![out],
+                    new_dir: None,
+                    overwrite,
+                })
             }
             Destination::Directory { dir, names } => {
                 assert_eq!(names.len(), pages, "invariant: one name per image");
@@ -91,23 +98,37 @@ impl PendingOutput {
                         let path = dir.join(name);
                         refuse_existing(&path, overwrite)?;
                         let temp = temp_file_in(dir, &path)?;
-                        let file = temp.as_file().try_clone().with_context(|| format!("{}: cannot create", path.display()))?;
+                        let file = temp
+                            .as_file()
+                            .try_clone()
+                            .with_context(|| format!("{}: cannot create", path.display()))?;
                         files.push(OutputFile::prepare(&path, Some(temp), file, &layout)?);
                     }
-                    Ok(PendingOutput { files, new_dir: None, overwrite })
+                    Ok(PendingOutput {
+                        files,
+                        new_dir: None,
+                        overwrite,
+                    })
                 } else {
                     refuse_existing(dir, overwrite)?;
                     let parent = parent_dir(dir)?;
                     let temp_dir = tempfile::Builder::new()
                         .prefix(&temp_prefix(dir))
                         .tempdir_in(&parent)
-                        .with_context(|| format!("{}: cannot create a directory there", parent.display()))?;
+                        .with_context(|| {
+                            format!("{}: cannot create a directory there", parent.display())
+                        })?;
                     for name in names {
                         let path = temp_dir.path().join(name);
-                        let file = File::create_new(&path).with_context(|| format!("{}: cannot create", path.display()))?;
+                        let file = File::create_new(&path)
+                            .with_context(|| format!("{}: cannot create", path.display()))?;
                         files.push(OutputFile::prepare(&dir.join(name), None, file, &layout)?);
                     }
-                    Ok(PendingOutput { files, new_dir: Some((temp_dir, dir.clone())), overwrite })
+                    Ok(PendingOutput {
+                        files,
+                        new_dir: Some((temp_dir, dir.clone())),
+                        overwrite,
+                    })
                 }
             }
         }
@@ -128,8 +149,12 @@ impl PendingOutput {
     /// rename, so after a crash the output path holds either the old file or the whole new one.
     pub fn commit(self) -> Result<()> {
         for f in &self.files {
-            f.map.flush().with_context(|| format!("{}: cannot write", f.final_path.display()))?;
-            f.file.sync_all().with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))?;
+            f.map
+                .flush()
+                .with_context(|| format!("{}: cannot write", f.final_path.display()))?;
+            f.file
+                .sync_all()
+                .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))?;
         }
         if let Some((temp_dir, final_dir)) = self.new_dir {
             drop(self.files);
@@ -143,13 +168,22 @@ impl PendingOutput {
         }
         let mut dirs = Vec::new();
         for f in self.files {
-            let temp = f.temp.expect("invariant: files outside a new directory are temporary");
+            let temp = f
+                .temp
+                .expect("invariant: files outside a new directory are temporary");
             let persisted = if self.overwrite {
                 temp.persist(&f.final_path).map(drop).map_err(|e| e.error)
             } else {
-                temp.persist_noclobber(&f.final_path).map(drop).map_err(|e| e.error)
+                temp.persist_noclobber(&f.final_path)
+                    .map(drop)
+                    .map_err(|e| e.error)
             };
-            persisted.with_context(|| format!("{}: cannot move the result into place", f.final_path.display()))?;
+            persisted.with_context(|| {
+                format!(
+                    "{}: cannot move the result into place",
+                    f.final_path.display()
+                )
+            })?;
             dirs.push(parent_dir(&f.final_path)?);
         }
         dirs.dedup();
@@ -159,21 +193,41 @@ impl PendingOutput {
 }
 
 impl OutputFile {
-    fn prepare(final_path: &Path, temp: Option<NamedTempFile>, file: File, layout: &Layout) -> Result<OutputFile> {
+    fn prepare(
+        final_path: &Path,
+        temp: Option<NamedTempFile>,
+        file: File,
+        layout: &Layout,
+    ) -> Result<OutputFile> {
         let named = || final_path.display().to_string();
         mapped::preallocate(&file, layout.file_len).with_context(|| {
-            format!("{}: cannot allocate {} bytes for the output", named(), layout.file_len)
+            format!(
+                "{}: cannot allocate {} bytes for the output",
+                named(),
+                layout.file_len
+            )
         })?;
-        layout.write_metadata(&file).with_context(|| format!("{}: cannot write", named()))?;
+        layout
+            .write_metadata(&file)
+            .with_context(|| format!("{}: cannot write", named()))?;
         let map = WriteMap::new(&file, layout.data_offset, layout.data_len() as usize)
             .with_context(|| format!("{}: cannot map the output", named()))?;
-        Ok(OutputFile { final_path: final_path.to_path_buf(), temp, file, map, pages: layout.pages })
+        Ok(OutputFile {
+            final_path: final_path.to_path_buf(),
+            temp,
+            file,
+            map,
+            pages: layout.pages,
+        })
     }
 }
 
 fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
     if !overwrite && fs::symlink_metadata(path).is_ok() {
-        bail!("{}: already exists; use --force to overwrite it", path.display());
+        bail!(
+            "{}: already exists; use --force to overwrite it",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -185,13 +239,20 @@ fn parent_dir(path: &Path) -> Result<PathBuf> {
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
-        bail!("{}: the directory {} does not exist", path.display(), parent.display());
+        bail!(
+            "{}: the directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
     }
     Ok(parent)
 }
 
 fn temp_prefix(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     format!(".{name}{TEMP_MARK}")
 }
 
@@ -204,9 +265,13 @@ fn temp_file_in(dir: &Path, final_path: &Path) -> Result<NamedTempFile> {
 
 fn rename_no_replace(from: &Path, to: &Path, overwrite: bool) -> Result<()> {
     if !overwrite && fs::symlink_metadata(to).is_ok() {
-        bail!("{}: appeared while imfilter was running; not replaced", to.display());
+        bail!(
+            "{}: appeared while imfilter was running; not replaced",
+            to.display()
+        );
     }
-    fs::rename(from, to).with_context(|| format!("{}: cannot move the result into place", to.display()))
+    fs::rename(from, to)
+        .with_context(|| format!("{}: cannot move the result into place", to.display()))
 }
 
 /// Makes a rename durable. Best effort: some filesystems refuse to sync a directory.

@@ -221,7 +221,10 @@ mod tests {
     fn dispatch_binds_the_matching_rust_type() {
         for d in DType::ALL {
             assert_eq!(with_pixel_type!(d, T => T::DTYPE), d);
-            assert_eq!(with_pixel_type!(d, T => std::mem::size_of::<T>()), d.bytes());
+            assert_eq!(
+                with_pixel_type!(d, T => std::mem::size_of::<T>()),
+                d.bytes()
+            );
         }
     }
 }

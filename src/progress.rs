@@ -46,11 +46,23 @@ impl Progress {
         let sink = match mode {
             ProgressMode::Auto if std::io::stderr().is_terminal() => Sink::Bar(bar(label, total)),
             ProgressMode::Bar => Sink::Bar(bar(label, total)),
-            ProgressMode::Plain => Sink::Lines { json: false, last: Mutex::new(start) },
-            ProgressMode::Json => Sink::Lines { json: true, last: Mutex::new(start) },
+            ProgressMode::Plain => Sink::Lines {
+                json: false,
+                last: Mutex::new(start),
+            },
+            ProgressMode::Json => Sink::Lines {
+                json: true,
+                last: Mutex::new(start),
+            },
             ProgressMode::Auto | ProgressMode::None => Sink::Silent,
         };
-        Progress { label: label.to_string(), total, done: AtomicUsize::new(0), start, sink }
+        Progress {
+            label: label.to_string(),
+            total,
+            done: AtomicUsize::new(0),
+            start,
+            sink,
+        }
     }
 
     /// One more image is finished.
@@ -82,7 +94,11 @@ impl Progress {
 
     fn line(&self, json: bool, done: usize) {
         let elapsed = self.start.elapsed().as_secs_f64();
-        let eta = if done > 0 { elapsed / done as f64 * (self.total - done) as f64 } else { 0.0 };
+        let eta = if done > 0 {
+            elapsed / done as f64 * (self.total - done) as f64
+        } else {
+            0.0
+        };
         let text = if json {
             serde_json::json!({
                 "event": "progress",
@@ -94,7 +110,10 @@ impl Progress {
             })
             .to_string()
         } else {
-            format!("{}: {done}/{} images, {elapsed:.1} s, ETA {eta:.0} s", self.label, self.total)
+            format!(
+                "{}: {done}/{} images, {elapsed:.1} s, ETA {eta:.0} s",
+                self.label, self.total
+            )
         };
         // A closed stderr must not stop the work: progress is advisory.
         let _ = writeln!(std::io::stderr().lock(), "{text}");

@@ -26,14 +26,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(args) => crate::info::print(&args.path, args.json),
         Command::BackgroundCorrect(args) => {
             let flats = Stack::open_pooled(&args.flat)?;
-            let darks = if args.dark.is_empty() { None } else { Some(Stack::open_pooled(&args.dark)?) };
+            let darks = if args.dark.is_empty() {
+                None
+            } else {
+                Some(Stack::open_pooled(&args.dark)?)
+            };
             let filter = BackgroundCorrect::new(
                 (&flats, args.average),
                 darks.as_ref().map(|d| (d, args.average)),
                 args.cutoff,
             )?;
-            let references: Vec<PathBuf> =
-                flats.files().chain(darks.iter().flat_map(|d| d.files())).map(Path::to_path_buf).collect();
+            let references: Vec<PathBuf> = flats
+                .files()
+                .chain(darks.iter().flat_map(|d| d.files()))
+                .map(Path::to_path_buf)
+                .collect();
             execute(&filter, &job_for(&args.io), &references)
         }
     }
@@ -44,13 +51,26 @@ pub fn run(cli: Cli) -> Result<()> {
 pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result<()> {
     let stack = Stack::open(&job.input)?;
     filter.check(&stack.format)?;
-    let out_format = PageFormat { dtype: filter.output_dtype(stack.format.dtype), ..stack.format };
+    let out_format = PageFormat {
+        dtype: filter.output_dtype(stack.format.dtype),
+        ..stack.format
+    };
     let (destination, overwrite) = job.destination(&stack, filter.name(), out_format.dtype)?;
     let inputs = stack.files().chain(references.iter().map(PathBuf::as_path));
-    job::refuse_input_as_output(&destination, inputs, job.output == job::OutputChoice::InPlace)?;
+    job::refuse_input_as_output(
+        &destination,
+        inputs,
+        job.output == job::OutputChoice::InPlace,
+    )?;
     interrupt::check()?;
 
-    let mut output = PendingOutput::create(&destination, out_format, stack.len(), overwrite, &software())?;
+    let mut output = PendingOutput::create(
+        &destination,
+        out_format,
+        stack.len(),
+        overwrite,
+        &software(),
+    )?;
     let progress = Progress::new(job.progress, filter.name(), stack.len());
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = job.threads {

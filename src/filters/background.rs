@@ -56,15 +56,26 @@ impl Reference {
             Average::Median => {
                 let mut column = vec![0f64; n];
                 for (i, out) in pixels.iter_mut().enumerate() {
-                    column.iter_mut().zip(&pages).for_each(|(c, p)| *c = f64::from(p[i]));
+                    column
+                        .iter_mut()
+                        .zip(&pages)
+                        .for_each(|(c, p)| *c = f64::from(p[i]));
                     column.sort_unstable_by(f64::total_cmp);
                     let mid = n / 2;
-                    let median = if n % 2 == 1 { column[mid] } else { (column[mid - 1] + column[mid]) / 2.0 };
+                    let median = if n % 2 == 1 {
+                        column[mid]
+                    } else {
+                        (column[mid - 1] + column[mid]) / 2.0
+                    };
                     *out = median as f32;
                 }
             }
         }
-        Ok(Reference { width: stack.format.width, height: stack.format.height, pixels })
+        Ok(Reference {
+            width: stack.format.width,
+            height: stack.format.height,
+            pixels,
+        })
     }
 }
 
@@ -79,7 +90,11 @@ pub struct BackgroundCorrect {
 
 impl BackgroundCorrect {
     /// `dark: None` means a dark of zero (detectors with no offset, or already subtracted).
-    pub fn new(flat: (&Stack, Average), dark: Option<(&Stack, Average)>, cutoff: Option<f32>) -> Result<Self> {
+    pub fn new(
+        flat: (&Stack, Average),
+        dark: Option<(&Stack, Average)>,
+        cutoff: Option<f32>,
+    ) -> Result<Self> {
         let shape = |s: &Stack| (s.format.width, s.format.height);
         let mut references = vec![("flat", flat.0.path.clone(), shape(flat.0))];
         let f = Reference::combine(flat.0, flat.1)?;
@@ -103,7 +118,12 @@ impl BackgroundCorrect {
             .map(|(&f, &d)| clamp_denominator(f - d))
             .collect();
         let references = vec![("flat", PathBuf::new(), (flat.width, flat.height))];
-        BackgroundCorrect { dark, denominator, cutoff, references }
+        BackgroundCorrect {
+            dark,
+            denominator,
+            cutoff,
+            references,
+        }
     }
 
     /// Corrects one image. `input`, `output`, dark and flat all have the same length.
@@ -130,7 +150,11 @@ impl BackgroundCorrect {
 
 /// `max(x, 1e-6)` that keeps NaN as NaN, as `np.maximum` does.
 fn clamp_denominator(x: f32) -> f32 {
-    if x < MIN_DENOMINATOR { MIN_DENOMINATOR } else { x }
+    if x < MIN_DENOMINATOR {
+        MIN_DENOMINATOR
+    } else {
+        x
+    }
 }
 
 impl Filter for BackgroundCorrect {
@@ -170,7 +194,11 @@ mod tests {
 
     fn corrector(flat: Vec<f32>, dark: Vec<f32>, cutoff: Option<f32>) -> BackgroundCorrect {
         let n = flat.len();
-        let f = Reference { width: n, height: 1, pixels: flat };
+        let f = Reference {
+            width: n,
+            height: 1,
+            pixels: flat,
+        };
         BackgroundCorrect::from_images(f, dark, cutoff)
     }
 

@@ -160,11 +160,8 @@ impl<'a> TiffFile<'a> {
     }
 
     fn read_directory(&self, offset: u64) -> Result<(Directory, u64), IfdError> {
-        let (count_size, entry_size, next_size) = if self.bigtiff {
-            (8, 20, 8)
-        } else {
-            (2, 12, 4)
-        };
+        let (count_size, entry_size, next_size) =
+            if self.bigtiff { (8, 20, 8) } else { (2, 12, 4) };
         let count = if self.bigtiff {
             self.u64_at(offset)
         } else {
@@ -192,9 +189,10 @@ impl<'a> TiffFile<'a> {
                 // Unknown field types are allowed by the spec; such tags are skipped.
                 continue;
             };
-            let total = count
-                .checked_mul(size)
-                .ok_or(IfdError::BadEntry { tag, why: "has a value count that overflows" })?;
+            let total = count.checked_mul(size).ok_or(IfdError::BadEntry {
+                tag,
+                why: "has a value count that overflows",
+            })?;
             let value_at = if total <= inline_size {
                 inline_at
             } else {
@@ -204,7 +202,10 @@ impl<'a> TiffFile<'a> {
                     self.u32_at(inline_at).map(u64::from)
                 }
                 .ok_or(IfdError::Truncated("a tag"))?;
-                if pointed.checked_add(total).is_none_or(|e| e > self.bytes.len() as u64) {
+                if pointed
+                    .checked_add(total)
+                    .is_none_or(|e| e > self.bytes.len() as u64)
+                {
                     return Err(IfdError::BadEntry {
                         tag,
                         why: "has values past the end of the file",
@@ -259,10 +260,18 @@ impl<'a> TiffFile<'a> {
     }
 
     /// A tag that must hold exactly one unsigned integer, or `default` when absent.
-    pub fn uint(&self, dir: &Directory, tag: u16, default: Option<u64>) -> Result<Option<u64>, IfdError> {
+    pub fn uint(
+        &self,
+        dir: &Directory,
+        tag: u16,
+        default: Option<u64>,
+    ) -> Result<Option<u64>, IfdError> {
         match self.uints(dir, tag)? {
             None => Ok(default),
-            Some(v) if v.is_empty() => Err(IfdError::BadEntry { tag, why: "has no value" }),
+            Some(v) if v.is_empty() => Err(IfdError::BadEntry {
+                tag,
+                why: "has no value",
+            }),
             Some(v) => Ok(Some(v[0])),
         }
     }
@@ -271,7 +280,9 @@ impl<'a> TiffFile<'a> {
     pub fn ascii(&self, dir: &Directory, tag: u16) -> Option<String> {
         let e = self.entry(dir, tag).filter(|e| e.field_type == 2)?;
         let start = usize::try_from(e.value_at).ok()?;
-        let raw = self.bytes.get(start..start.checked_add(e.count as usize)?)?;
+        let raw = self
+            .bytes
+            .get(start..start.checked_add(e.count as usize)?)?;
         let text = raw.split(|&b| b == 0).next().unwrap_or(raw);
         Some(String::from_utf8_lossy(text).into_owned())
     }
@@ -370,6 +381,9 @@ mod tests {
         );
         let mut bytes = classic(&[(256, 3, 1, 7)], 0);
         bytes.truncate(12);
-        assert!(matches!(TiffFile::parse(&bytes), Err(IfdError::Truncated(_))));
+        assert!(matches!(
+            TiffFile::parse(&bytes),
+            Err(IfdError::Truncated(_))
+        ));
     }
 }

@@ -55,7 +55,10 @@ impl WriteMap {
     /// `offset + len` bytes (invariant 2).
     pub fn new(file: &File, offset: u64, len: usize) -> io::Result<WriteMap> {
         let file_len = file.metadata()?.len();
-        if offset.checked_add(len as u64).is_none_or(|end| end > file_len) {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > file_len)
+        {
             return Err(io::Error::other(
                 "invariant: output is mapped only after it is allocated to full size",
             ));

@@ -62,13 +62,17 @@ pub struct Stack {
 impl Stack {
     /// Opens a multi-page TIFF file or a directory of TIFF files (natural order).
     pub fn open(path: &Path) -> Result<Stack> {
-        let meta = fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let meta =
+            fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
         let (kind, files) = if meta.is_dir() {
             (StackKind::Directory, list_tiffs(path)?)
         } else {
             (StackKind::File, vec![path.to_path_buf()])
         };
-        let sources = files.iter().map(|f| Source::open(f)).collect::<Result<Vec<_>>>()?;
+        let sources = files
+            .iter()
+            .map(|f| Source::open(f))
+            .collect::<Result<Vec<_>>>()?;
         Stack::from_sources(path, kind, sources)
     }
 
@@ -78,7 +82,9 @@ impl Stack {
         for path in paths {
             sources.extend(Stack::open(path)?.sources);
         }
-        let first = paths.first().ok_or_else(|| anyhow!("no input path given"))?;
+        let first = paths
+            .first()
+            .ok_or_else(|| anyhow!("no input path given"))?;
         Stack::from_sources(first, StackKind::File, sources)
     }
 
@@ -107,7 +113,13 @@ impl Stack {
             }
         }
         let format = format.ok_or_else(|| anyhow!("{}: no images", path.display()))?;
-        Ok(Stack { path: path.to_path_buf(), kind, format, sources, pages })
+        Ok(Stack {
+            path: path.to_path_buf(),
+            kind,
+            format,
+            sources,
+            pages,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -137,7 +149,11 @@ impl Stack {
     /// uncompressed, contiguous, aligned and in native byte order; otherwise decoded into
     /// `scratch`. `T` must be the stack's dtype.
     pub fn page<'a, T: Pixel>(&'a self, index: usize, scratch: &'a mut Vec<T>) -> Result<&'a [T]> {
-        assert_eq!(T::DTYPE, self.format.dtype, "invariant: page read as the stack's dtype");
+        assert_eq!(
+            T::DTYPE,
+            self.format.dtype,
+            "invariant: page read as the stack's dtype"
+        );
         let at = self.pages[index];
         let source = &self.sources[at.source];
         let raw = &source.pages[at.page];
@@ -180,8 +196,15 @@ fn page_format(raw: &RawPage) -> Result<PageFormat, String> {
     let dtype = raw.dtype()?;
     let (width, height) = (usize::try_from(raw.width), usize::try_from(raw.height));
     match (width, height) {
-        (Ok(width), Ok(height)) => Ok(PageFormat { width, height, dtype }),
-        _ => Err(format!("image of {}x{} pixels is too large", raw.width, raw.height)),
+        (Ok(width), Ok(height)) => Ok(PageFormat {
+            width,
+            height,
+            dtype,
+        }),
+        _ => Err(format!(
+            "image of {}x{} pixels is too large",
+            raw.width, raw.height
+        )),
     }
 }
 
@@ -207,7 +230,9 @@ fn check_supported_storage(raw: &RawPage) -> Result<(), String> {
 /// other extensions are skipped.
 pub fn list_tiffs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("{}: cannot list directory", dir.display()))? {
+    for entry in
+        fs::read_dir(dir).with_context(|| format!("{}: cannot list directory", dir.display()))?
+    {
         let entry = entry.with_context(|| format!("{}: cannot list directory", dir.display()))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -226,7 +251,11 @@ pub fn list_tiffs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn natural_order(a: &Path, b: &Path) -> Ordering {
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     natord::compare(&name(a), &name(b))
 }
 
@@ -241,9 +270,18 @@ mod tests {
 
     #[test]
     fn natural_order_puts_2_before_10() {
-        let mut v: Vec<PathBuf> = ["p_10.tif", "p_2.tif", "p_1.tif"].iter().map(PathBuf::from).collect();
+        let mut v: Vec<PathBuf> = ["p_10.tif", "p_2.tif", "p_1.tif"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
         v.sort_by(|a, b| natural_order(a, b));
-        assert_eq!(v, ["p_1.tif", "p_2.tif", "p_10.tif"].iter().map(PathBuf::from).collect::<Vec<_>>());
+        assert_eq!(
+            v,
+            ["p_1.tif", "p_2.tif", "p_10.tif"]
+                .iter()
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -49,7 +49,11 @@ impl RawPage {
     /// The sample type, or a sentence saying what the page has instead.
     pub fn dtype(&self) -> Result<DType, String> {
         if self.samples_per_pixel != 1 {
-            let what = if self.photometric == Some(2) { "RGB, " } else { "" };
+            let what = if self.photometric == Some(2) {
+                "RGB, "
+            } else {
+                ""
+            };
             return Err(format!(
                 "{what}{} samples per pixel; imfilter needs grayscale (1 sample per pixel)",
                 self.samples_per_pixel
@@ -80,7 +84,9 @@ impl RawPage {
     /// Bytes one page of pixels takes uncompressed, if it is a supported type.
     pub fn pixel_bytes(&self) -> Option<u64> {
         let d = self.dtype().ok()?;
-        self.width.checked_mul(self.height)?.checked_mul(d.bytes() as u64)
+        self.width
+            .checked_mul(self.height)?
+            .checked_mul(d.bytes() as u64)
     }
 
     /// The offset of the pixel block when it is one uncompressed contiguous run.
@@ -124,7 +130,8 @@ impl Source {
         }
         let map = ReadMap::open(&file)
             .with_context(|| format!("{}: cannot map the file", path.display()))?;
-        let parsed = TiffFile::parse(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let parsed =
+            TiffFile::parse(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let mut pages = Vec::with_capacity(parsed.directories.len());
         for (index, dir) in parsed.directories.iter().enumerate() {
             let page = read_page(&parsed, dir, meta.len())
@@ -144,22 +151,50 @@ impl Source {
     }
 }
 
-fn read_page(f: &TiffFile<'_>, dir: &super::ifd::Directory, file_len: u64) -> Result<RawPage, String> {
+fn read_page(
+    f: &TiffFile<'_>,
+    dir: &super::ifd::Directory,
+    file_len: u64,
+) -> Result<RawPage, String> {
     let e = |err: super::ifd::IfdError| err.to_string();
-    let width = f.uint(dir, tag::IMAGE_WIDTH, None).map_err(e)?.ok_or("no ImageWidth tag")?;
-    let height = f.uint(dir, tag::IMAGE_LENGTH, None).map_err(e)?.ok_or("no ImageLength tag")?;
+    let width = f
+        .uint(dir, tag::IMAGE_WIDTH, None)
+        .map_err(e)?
+        .ok_or("no ImageWidth tag")?;
+    let height = f
+        .uint(dir, tag::IMAGE_LENGTH, None)
+        .map_err(e)?
+        .ok_or("no ImageLength tag")?;
     if width == 0 || height == 0 {
         return Err(format!("zero-sized image ({width}x{height})"));
     }
-    let samples_per_pixel = f.uint(dir, tag::SAMPLES_PER_PIXEL, Some(1)).map_err(e)?.unwrap_or(1);
-    let bits = f.uints(dir, tag::BITS_PER_SAMPLE).map_err(e)?.unwrap_or_else(|| vec![1]);
+    let samples_per_pixel = f
+        .uint(dir, tag::SAMPLES_PER_PIXEL, Some(1))
+        .map_err(e)?
+        .unwrap_or(1);
+    let bits = f
+        .uints(dir, tag::BITS_PER_SAMPLE)
+        .map_err(e)?
+        .unwrap_or_else(|| vec![1]);
     let bits_per_sample = bits.first().copied().unwrap_or(1);
     if bits.iter().any(|&b| b != bits_per_sample) {
-        return Err(format!("samples of different bit depths {bits:?} are not supported"));
+        return Err(format!(
+            "samples of different bit depths {bits:?} are not supported"
+        ));
     }
-    let sample_format = f.uints(dir, tag::SAMPLE_FORMAT).map_err(e)?.and_then(|v| v.first().copied()).unwrap_or(1);
-    let compression = f.uint(dir, tag::COMPRESSION, Some(1)).map_err(e)?.unwrap_or(1);
-    let predictor = f.uint(dir, tag::PREDICTOR, Some(1)).map_err(e)?.unwrap_or(1);
+    let sample_format = f
+        .uints(dir, tag::SAMPLE_FORMAT)
+        .map_err(e)?
+        .and_then(|v| v.first().copied())
+        .unwrap_or(1);
+    let compression = f
+        .uint(dir, tag::COMPRESSION, Some(1))
+        .map_err(e)?
+        .unwrap_or(1);
+    let predictor = f
+        .uint(dir, tag::PREDICTOR, Some(1))
+        .map_err(e)?
+        .unwrap_or(1);
     let photometric = f.uint(dir, tag::PHOTOMETRIC, None).map_err(e)?;
     let tiled = f.uints(dir, tag::TILE_OFFSETS).map_err(e)?.is_some();
     let (offsets_tag, counts_tag) = if tiled {
@@ -167,8 +202,14 @@ fn read_page(f: &TiffFile<'_>, dir: &super::ifd::Directory, file_len: u64) -> Re
     } else {
         (tag::STRIP_OFFSETS, tag::STRIP_BYTE_COUNTS)
     };
-    let offsets = f.uints(dir, offsets_tag).map_err(e)?.ok_or("no pixel data offsets (StripOffsets)")?;
-    let counts = f.uints(dir, counts_tag).map_err(e)?.ok_or("no pixel data sizes (StripByteCounts)")?;
+    let offsets = f
+        .uints(dir, offsets_tag)
+        .map_err(e)?
+        .ok_or("no pixel data offsets (StripOffsets)")?;
+    let counts = f
+        .uints(dir, counts_tag)
+        .map_err(e)?
+        .ok_or("no pixel data sizes (StripByteCounts)")?;
     if offsets.len() != counts.len() {
         return Err(format!(
             "corrupt TIFF: {} strip offsets but {} strip sizes",
@@ -176,7 +217,11 @@ fn read_page(f: &TiffFile<'_>, dir: &super::ifd::Directory, file_len: u64) -> Re
             counts.len()
         ));
     }
-    let rows_per_strip = f.uint(dir, tag::ROWS_PER_STRIP, Some(height)).map_err(e)?.unwrap_or(height).clamp(1, height);
+    let rows_per_strip = f
+        .uint(dir, tag::ROWS_PER_STRIP, Some(height))
+        .map_err(e)?
+        .unwrap_or(height)
+        .clamp(1, height);
     let narrow = |v: u64| u16::try_from(v).map_err(|_| format!("tag value {v} out of range"));
     let mut page = RawPage {
         width,
@@ -223,7 +268,9 @@ fn check_uncompressed_strips(page: &RawPage, pixel_bytes: u64) -> Result<(), Str
         ));
     }
     for (i, &(_, count)) in page.chunks.iter().enumerate() {
-        let rows = page.rows_per_strip.min(page.height - i as u64 * page.rows_per_strip);
+        let rows = page
+            .rows_per_strip
+            .min(page.height - i as u64 * page.rows_per_strip);
         if count < rows * row_bytes {
             return Err(format!(
                 "pixel data is truncated: strip {i} has {count} bytes, {} expected",

@@ -42,7 +42,10 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(pages: usize, format: PageFormat, software: &str) -> Layout {
-        assert!(software.len() >= 8, "invariant: texts are stored out of line");
+        assert!(
+            software.len() >= 8,
+            "invariant: texts are stored out of line"
+        );
         let description = description_for(pages, format);
         let mut layout = Layout {
             pages,
@@ -84,7 +87,11 @@ impl Layout {
 
     fn ifd_len(&self, first: bool) -> u64 {
         let n = Self::tag_count(first);
-        if self.bigtiff { 8 + 20 * n + 8 } else { 2 + 12 * n + 4 }
+        if self.bigtiff {
+            8 + 20 * n + 8
+        } else {
+            2 + 12 * n + 4
+        }
     }
 
     fn long_values_len(&self) -> u64 {
@@ -95,7 +102,11 @@ impl Layout {
     /// Writes header and every directory. Pixel data is left to the mapping.
     pub fn write_metadata(&self, file: &File) -> io::Result<()> {
         let mut head = Encoder::new(self.bigtiff);
-        head.bytes(if ByteOrder::native() == ByteOrder::Little { b"II" } else { b"MM" });
+        head.bytes(if ByteOrder::native() == ByteOrder::Little {
+            b"II"
+        } else {
+            b"MM"
+        });
         if self.bigtiff {
             head.u16(43);
             head.u16(8);
@@ -123,7 +134,11 @@ impl Layout {
         let mut tail = Encoder::new(self.bigtiff);
         for page in 1..self.pages {
             let here = trailing_at + tail.buf.len() as u64;
-            let next = if page + 1 < self.pages { here + self.ifd_len(false) } else { 0 };
+            let next = if page + 1 < self.pages {
+                here + self.ifd_len(false)
+            } else {
+                0
+            };
             self.directory(&mut tail, page, None, next);
         }
         file.write_all_at(&tail.buf, trailing_at)
@@ -144,16 +159,31 @@ impl Layout {
         // BlackIsZero: larger values are brighter, as every analysis tool assumes.
         e.entry(tag::PHOTOMETRIC, SHORT, 1, 1);
         if let Some((description_at, _)) = texts {
-            e.entry(tag::IMAGE_DESCRIPTION, ASCII, self.description.len() as u64 + 1, description_at);
+            e.entry(
+                tag::IMAGE_DESCRIPTION,
+                ASCII,
+                self.description.len() as u64 + 1,
+                description_at,
+            );
         }
         e.entry(tag::STRIP_OFFSETS, offset_type, 1, strip_at);
         e.entry(tag::SAMPLES_PER_PIXEL, SHORT, 1, 1);
         e.entry(tag::ROWS_PER_STRIP, LONG, 1, f.height as u64);
         e.entry(tag::STRIP_BYTE_COUNTS, offset_type, 1, self.page_bytes);
         if let Some((_, software_at)) = texts {
-            e.entry(tag::SOFTWARE, ASCII, self.software.len() as u64 + 1, software_at);
+            e.entry(
+                tag::SOFTWARE,
+                ASCII,
+                self.software.len() as u64 + 1,
+                software_at,
+            );
         }
-        e.entry(tag::SAMPLE_FORMAT, SHORT, 1, u64::from(f.dtype.sample_format()));
+        e.entry(
+            tag::SAMPLE_FORMAT,
+            SHORT,
+            1,
+            u64::from(f.dtype.sample_format()),
+        );
         e.offset(next);
     }
 }
@@ -178,7 +208,10 @@ struct Encoder {
 
 impl Encoder {
     fn new(bigtiff: bool) -> Encoder {
-        Encoder { bigtiff, buf: Vec::new() }
+        Encoder {
+            bigtiff,
+            buf: Vec::new(),
+        }
     }
     fn bytes(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
@@ -193,17 +226,29 @@ impl Encoder {
         self.bytes(&v.to_ne_bytes());
     }
     fn count(&mut self, n: u64) {
-        if self.bigtiff { self.u64(n) } else { self.u16(n as u16) }
+        if self.bigtiff {
+            self.u64(n)
+        } else {
+            self.u16(n as u16)
+        }
     }
     fn offset(&mut self, v: u64) {
-        if self.bigtiff { self.u64(v) } else { self.u32(v as u32) }
+        if self.bigtiff {
+            self.u64(v)
+        } else {
+            self.u32(v as u32)
+        }
     }
     /// A one-value entry (or an out-of-line value's offset): the value is left-justified in
     /// the entry's value field, as the spec requires.
     fn entry(&mut self, tag: u16, field_type: u16, count: u64, value: u64) {
         self.u16(tag);
         self.u16(field_type);
-        if self.bigtiff { self.u64(count) } else { self.u32(count as u32) }
+        if self.bigtiff {
+            self.u64(count)
+        } else {
+            self.u32(count as u32)
+        }
         let field = if self.bigtiff { 8 } else { 4 };
         let mut v = Vec::with_capacity(8);
         match field_type {
@@ -223,7 +268,11 @@ mod tests {
     use crate::stack::ifd::TiffFile;
 
     fn format(dtype: DType) -> PageFormat {
-        PageFormat { width: 7, height: 5, dtype }
+        PageFormat {
+            width: 7,
+            height: 5,
+            dtype,
+        }
     }
 
     #[test]
@@ -236,7 +285,11 @@ mod tests {
 
     #[test]
     fn past_4_gib_the_layout_switches_to_bigtiff() {
-        let big = PageFormat { width: 2048, height: 2048, dtype: DType::F32 };
+        let big = PageFormat {
+            width: 2048,
+            height: 2048,
+            dtype: DType::F32,
+        };
         assert!(!Layout::new(255, big, "imfilter test").bigtiff);
         assert!(Layout::new(300, big, "imfilter test").bigtiff);
     }

@@ -1,0 +1,7 @@
+//! Black-box tests: the real binary on the fixtures in `fixtures/`, as a user runs it.
+//! One test binary with modules, to link once.
+
+mod background;
+mod errors;
+mod outputs;
+mod support;

@@ -1,0 +1,259 @@
+//! Where results go, and that nothing is ever overwritten or left half-written.
+
+use std::fs;
+
+use crate::support::{
+    Scratch, assert_matches_reference, assert_one_line_error, fixtures, read_stack,
+};
+
+const BC: [&str; 5] = [
+    "background-correct",
+    "--flat",
+    "sample/flat.tif",
+    "--dark",
+    "sample/dark.tif",
+];
+
+fn expected_mean() -> std::path::PathBuf {
+    fixtures().join("expected").join("bc_mean.tif")
+}
+
+#[test]
+fn without_o_a_file_result_goes_beside_the_input() {
+    let s = Scratch::new();
+    s.imfilter()
+        .args(BC)
+        .arg("sample/stack.tif")
+        .assert()
+        .success();
+    assert_matches_reference(
+        &s.path("sample/stack_background-correct.tif"),
+        &expected_mean(),
+    );
+}
+
+#[test]
+fn without_o_a_directory_result_is_a_sibling_directory_with_the_same_names() {
+    let s = Scratch::new();
+    s.imfilter().args(BC).arg("sample/Tomo").assert().success();
+    let out = s.path("sample/Tomo_background-correct");
+    let (_, _, _, all) = read_stack(&expected_mean());
+    let page = 45 * 67;
+    for i in 0..12 {
+        let (pages, w, h, v) = read_stack(&out.join(format!("proj_{}.tif", i + 1)));
+        assert_eq!((pages, w, h), (1, 67, 45));
+        assert_eq!(
+            v,
+            all[i * page..(i + 1) * page],
+            "proj_{} holds the wrong image",
+            i + 1
+        );
+    }
+    assert_eq!(
+        fs::read_dir(&out).expect("list").count(),
+        12,
+        "only the images, no temp files"
+    );
+}
+
+#[test]
+fn o_directory_splits_a_multipage_stack_into_numbered_files() {
+    let s = Scratch::new();
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "split/"])
+        .assert()
+        .success();
+    let (_, _, _, all) = read_stack(&expected_mean());
+    let (_, _, _, last) = read_stack(&s.path("split/stack_000011.tif"));
+    assert_eq!(last, all[11 * 45 * 67..]);
+    assert!(s.path("split/stack_000000.tif").is_file());
+}
+
+#[test]
+fn o_existing_directory_writes_into_it() {
+    let s = Scratch::new();
+    fs::create_dir(s.path("results")).expect("mkdir");
+    fs::write(s.path("results/keep.txt"), "mine").expect("write");
+    s.imfilter()
+        .args(BC)
+        .args(["sample/Tomo", "-o", "results"])
+        .assert()
+        .success();
+    assert!(s.path("results/proj_12.tif").is_file());
+    assert_eq!(
+        fs::read_to_string(s.path("results/keep.txt")).expect("read"),
+        "mine"
+    );
+}
+
+#[test]
+fn an_existing_output_is_kept_without_force_and_replaced_with_it() {
+    let s = Scratch::new();
+    fs::write(s.path("out.tif"), "precious").expect("write");
+    let a = s
+        .imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "out.tif"])
+        .assert()
+        .code(1);
+    assert_one_line_error(
+        &a.get_output().stderr,
+        &["out.tif", "already exists", "--force"],
+    );
+    assert_eq!(
+        fs::read_to_string(s.path("out.tif")).expect("read"),
+        "precious"
+    );
+
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "out.tif", "--force"])
+        .assert()
+        .success();
+    assert_matches_reference(&s.path("out.tif"), &expected_mean());
+}
+
+#[test]
+fn the_input_is_never_the_output_without_in_place() {
+    let s = Scratch::new();
+    let before = fs::read(s.path("sample/stack.tif")).expect("read");
+    for target in ["sample/stack.tif", "sample/flat.tif"] {
+        let a = s
+            .imfilter()
+            .args(BC)
+            .args(["sample/stack.tif", "-o", target, "--force"])
+            .assert()
+            .code(1);
+        assert_one_line_error(&a.get_output().stderr, &[target, "is an input"]);
+    }
+    assert_eq!(fs::read(s.path("sample/stack.tif")).expect("read"), before);
+}
+
+#[test]
+fn in_place_is_refused_when_the_input_cannot_hold_float32() {
+    let s = Scratch::new();
+    let before = fs::read(s.path("sample/stack.tif")).expect("read");
+    let a = s
+        .imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "--in-place"])
+        .assert()
+        .code(1);
+    assert_one_line_error(
+        &a.get_output().stderr,
+        &["sample/stack.tif", "--in-place refused", "uint16"],
+    );
+    assert_eq!(fs::read(s.path("sample/stack.tif")).expect("read"), before);
+}
+
+#[test]
+fn in_place_replaces_a_float32_input_with_the_result() {
+    let s = Scratch::new();
+    fs::copy(
+        fixtures().join("variants/stack_float32.tif"),
+        s.path("f32.tif"),
+    )
+    .expect("copy");
+    s.imfilter()
+        .args(BC)
+        .args(["f32.tif", "--in-place"])
+        .assert()
+        .success();
+    assert_matches_reference(
+        &s.path("f32.tif"),
+        &fixtures().join("expected/bc_float32.tif"),
+    );
+    let leftovers: Vec<_> = s
+        .all_files()
+        .into_iter()
+        .filter(|n| n.contains(".imfilter-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+#[test]
+fn a_failed_run_leaves_no_output_and_no_temp_file() {
+    // The output cannot be allocated under a 64 KiB file-size limit: imfilter must fail
+    // before computing anything and clean up.
+    let s = Scratch::new();
+    let before = s.all_files();
+    let out = std::process::Command::new("prlimit")
+        .arg("--fsize=65536")
+        .arg(assert_cmd::cargo::cargo_bin("imfilter"))
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "out.tif"])
+        .current_dir(s.dir.path())
+        .output();
+    let Ok(out) = out else {
+        panic!("prlimit (util-linux) is needed for this test");
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_one_line_error(&out.stderr, &["out.tif", "cannot allocate"]);
+    assert_eq!(s.all_files(), before);
+}
+
+#[test]
+fn summary_and_progress_go_to_stderr_and_quiet_silences_them() {
+    let s = Scratch::new();
+    let a = s
+        .imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "a.tif", "--progress", "plain"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("background-correct: 12/12 images"),
+        "stderr: {err}"
+    );
+    assert!(
+        err.contains("12 images, 67x45 uint16 -> float32"),
+        "stderr: {err}"
+    );
+    assert!(a.get_output().stdout.is_empty());
+
+    let q = s
+        .imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "b.tif", "-q"])
+        .assert()
+        .success();
+    assert!(q.get_output().stderr.is_empty());
+
+    let j = s
+        .imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "c.tif", "--progress", "json"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&j.get_output().stderr).into_owned();
+    let first = err.lines().next().expect("a progress line");
+    let v: serde_json::Value = serde_json::from_str(first).expect("json progress");
+    assert_eq!(v["total"], 12);
+}
+
+#[test]
+fn threads_flag_gives_identical_results() {
+    let s = Scratch::new();
+    for j in ["1", "2", "5"] {
+        s.imfilter()
+            .args(BC)
+            .args(["-j", j, "sample/stack.tif", "-o", &format!("j{j}.tif")])
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        fs::read(s.path("j1.tif")).expect("read"),
+        fs::read(s.path("j5.tif")).expect("read")
+    );
+    assert_eq!(
+        fs::read(s.path("j1.tif")).expect("read"),
+        fs::read(s.path("j2.tif")).expect("read")
+    );
+}
