@@ -4,4 +4,5 @@
 mod background;
 mod errors;
 mod outputs;
+mod signals;
 mod support;

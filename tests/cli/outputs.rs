@@ -180,7 +180,7 @@ fn a_failed_run_leaves_no_output_and_no_temp_file() {
     let before = s.all_files();
     let out = std::process::Command::new("prlimit")
         .arg("--fsize=65536")
-        .arg(assert_cmd::cargo::cargo_bin("imfilter"))
+        .arg(assert_cmd::cargo::cargo_bin!("imfilter"))
         .args(BC)
         .args(["sample/stack.tif", "-o", "out.tif"])
         .current_dir(s.dir.path())

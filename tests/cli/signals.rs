@@ -1,0 +1,94 @@
+//! Ctrl-C and SIGTERM in the middle of a run: exit 130 / 143, nothing at the output path, no
+//! temporary file left, input untouched.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use imfilter::pixel::DType;
+use imfilter::stack::PageFormat;
+use imfilter::stack::write::Layout;
+
+use crate::support::Scratch;
+
+/// A stack of zeros, written sparse with imfilter's own layout: big enough that correcting it
+/// takes seconds in a test build, cheap to create.
+fn sparse_stack(path: &Path, pages: usize, side: usize) {
+    let format = PageFormat {
+        width: side,
+        height: side,
+        dtype: DType::U16,
+    };
+    let layout = Layout::new(pages, format, "imfilter test");
+    let file = File::create(path).expect("create");
+    file.set_len(layout.file_len).expect("size");
+    layout.write_metadata(&file).expect("write");
+}
+
+fn stop_midway(signal: &str, expected_code: i32) {
+    let s = Scratch::new();
+    sparse_stack(&s.path("big.tif"), 600, 512);
+    sparse_stack(&s.path("flat.tif"), 1, 512);
+    let before = std::fs::read(s.path("big.tif")).expect("read");
+    let child = Command::new(assert_cmd::cargo::cargo_bin!("imfilter"))
+        .args([
+            "background-correct",
+            "-j",
+            "1",
+            "--flat",
+            "flat.tif",
+            "big.tif",
+            "-o",
+            "out.tif",
+        ])
+        .current_dir(s.dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The temporary output exists once the work has started.
+    let started = Instant::now();
+    while !s.all_files().iter().any(|n| n.contains(".imfilter-")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no temporary output appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(expected_code),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!s.path("out.tif").exists(), "partial output left");
+    let leftovers: Vec<_> = s
+        .all_files()
+        .into_iter()
+        .filter(|n| n.contains(".imfilter-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_eq!(
+        std::fs::read(s.path("big.tif")).expect("read"),
+        before,
+        "input changed"
+    );
+}
+
+#[test]
+fn ctrl_c_exits_130_and_leaves_nothing() {
+    stop_midway("-INT", 130);
+}
+
+#[test]
+fn sigterm_exits_143_and_leaves_nothing() {
+    stop_midway("-TERM", 143);
+}
