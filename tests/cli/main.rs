@@ -4,5 +4,6 @@
 mod background;
 mod errors;
 mod outputs;
+mod reliability;
 mod signals;
 mod support;

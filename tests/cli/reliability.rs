@@ -1,0 +1,1 @@
+//! Reliability promises (issue 5): faults, bad input, concurrent writers.
