@@ -1,6 +1,7 @@
 //! Stacks of images: reading them from a multi-page TIFF or a directory of TIFFs, and the
 //! contiguous TIFF layout imfilter writes.
 
+pub mod decode;
 pub mod ifd;
 pub mod mapped;
 pub mod source;
@@ -169,6 +170,11 @@ impl Stack {
         scratch.clear();
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
+        if raw.compression != 1 || raw.tile.is_some() {
+            decode::decode_page(bytes, source.byte_order, raw, dst)
+                .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
+            return Ok(scratch);
+        }
         let mut filled = 0;
         for &(offset, count) in &raw.chunks {
             let take = (count as usize).min(len - filled);
@@ -208,20 +214,13 @@ fn page_format(raw: &RawPage) -> Result<PageFormat, String> {
     }
 }
 
-/// Compressed and tiled pages are decoded by the TIFF-fidelity work; until then they are
-/// refused up front rather than read as wrong pixels.
+/// Refuses, up front, pages whose compression the decoder cannot undo losslessly.
 fn check_supported_storage(raw: &RawPage) -> Result<(), String> {
-    if raw.compression != 1 {
+    if !decode::can_decode(raw.compression) {
         return Err(format!(
-            "{} compression is not supported yet (uncompressed TIFFs only); \
-             convert with e.g. `tiffcp -c none IN OUT`",
+            "{} compression is not supported (supported: none, LZW, Deflate, PackBits, ZSTD)",
             raw.compression_name()
         ));
-    }
-    if raw.tiled {
-        return Err("tiled TIFFs are not supported yet (strips only); \
-                    convert with e.g. `tiffcp -s IN OUT`"
-            .into());
     }
     Ok(())
 }

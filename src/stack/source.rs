@@ -34,7 +34,8 @@ pub struct RawPage {
     pub compression: u16,
     pub predictor: u16,
     pub photometric: Option<u16>,
-    pub tiled: bool,
+    /// Tile width and length, for tiled pages.
+    pub tile: Option<(u64, u64)>,
     /// Rows per strip (strip layout only).
     pub rows_per_strip: u64,
     /// (offset, byte count) of each strip or tile, in file order of the spec.
@@ -91,7 +92,7 @@ impl RawPage {
 
     /// The offset of the pixel block when it is one uncompressed contiguous run.
     pub fn contiguous_offset(&self) -> Option<u64> {
-        if self.compression != 1 || self.tiled {
+        if self.compression != 1 || self.tile.is_some() {
             return None;
         }
         let (first, _) = *self.chunks.first()?;
@@ -196,7 +197,24 @@ fn read_page(
         .map_err(e)?
         .unwrap_or(1);
     let photometric = f.uint(dir, tag::PHOTOMETRIC, None).map_err(e)?;
-    let tiled = f.uints(dir, tag::TILE_OFFSETS).map_err(e)?.is_some();
+    let tile = match f.uints(dir, tag::TILE_OFFSETS).map_err(e)? {
+        None => None,
+        Some(_) => {
+            let tw = f
+                .uint(dir, tag::TILE_WIDTH, None)
+                .map_err(e)?
+                .ok_or("tiled, but no TileWidth tag")?;
+            let tl = f
+                .uint(dir, tag::TILE_LENGTH, None)
+                .map_err(e)?
+                .ok_or("tiled, but no TileLength tag")?;
+            if tw == 0 || tl == 0 {
+                return Err(format!("corrupt TIFF: tiles of {tw}x{tl} pixels"));
+            }
+            Some((tw, tl))
+        }
+    };
+    let tiled = tile.is_some();
     let (offsets_tag, counts_tag) = if tiled {
         (tag::TILE_OFFSETS, tag::TILE_BYTE_COUNTS)
     } else {
@@ -232,7 +250,7 @@ fn read_page(
         compression: narrow(compression)?,
         predictor: narrow(predictor)?,
         photometric: photometric.map(narrow).transpose()?,
-        tiled,
+        tile,
         rows_per_strip,
         chunks: offsets.into_iter().zip(counts).collect(),
     };
@@ -243,7 +261,7 @@ fn read_page(
             ));
         }
     }
-    if let (Some(bytes), true) = (page.pixel_bytes(), page.compression == 1 && !page.tiled) {
+    if let (Some(bytes), true) = (page.pixel_bytes(), page.compression == 1 && !tiled) {
         check_uncompressed_strips(&page, bytes)?;
         if let Some(offset) = page.contiguous_offset() {
             // One run is all a reader needs; dropping the strip list keeps memory flat for

@@ -44,13 +44,8 @@ fn one_bit_image() {
 }
 
 #[test]
-fn compressed_input_is_not_read_as_wrong_pixels() {
-    fails_with("deflate.tif", &["Deflate compression is not supported yet"]);
-}
-
-#[test]
-fn tiled_input_is_not_read_as_wrong_pixels() {
-    fails_with("tiled.tif", &["tiled", "not supported yet"]);
+fn lossy_jpeg_input_is_refused() {
+    fails_with("jpeg.tif", &["JPEG compression is not supported"]);
 }
 
 #[test]
