@@ -66,6 +66,11 @@ pub struct IoArgs {
     /// Replace the input with the result (atomically, once every image succeeded)
     #[arg(long, conflicts_with = "output")]
     pub in_place: bool,
+
+    /// Past 4 GiB, write ImageJ's classic TIFF form (read by ImageJ and tifffile) instead of
+    /// BigTIFF (read by everything else); uint8, uint16 and float32 results only
+    #[arg(long)]
+    pub imagej: bool,
 }
 
 #[derive(Debug, Args)]

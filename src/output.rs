@@ -15,7 +15,7 @@ use tempfile::{NamedTempFile, TempDir};
 use crate::pixel::Pixel;
 use crate::stack::PageFormat;
 use crate::stack::mapped::{self, WriteMap};
-use crate::stack::write::Layout;
+use crate::stack::write::{Layout, WriteOptions};
 
 /// What the user asked the result to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,14 +70,14 @@ impl PendingOutput {
         format: PageFormat,
         pages: usize,
         overwrite: bool,
-        software: &str,
+        options: &WriteOptions,
     ) -> Result<PendingOutput> {
         match destination {
             Destination::File(path) => {
                 refuse_existing(path, overwrite)?;
                 let dir = parent_dir(path)?;
                 let temp = temp_file_in(&dir, path)?;
-                let layout = Layout::new(pages, format, software);
+                let layout = Layout::new(pages, format, options);
                 let file = temp
                     .as_file()
                     .try_clone()
@@ -91,7 +91,7 @@ impl PendingOutput {
             }
             Destination::Directory { dir, names } => {
                 assert_eq!(names.len(), pages, "invariant: one name per image");
-                let layout = Layout::new(1, format, software);
+                let layout = Layout::new(1, format, options);
                 let mut files = Vec::with_capacity(pages);
                 if dir.is_dir() {
                     for name in names {

@@ -12,6 +12,7 @@ use crate::interrupt;
 use crate::job::{self, Job};
 use crate::output::PendingOutput;
 use crate::progress::Progress;
+use crate::stack::write::WriteOptions;
 use crate::stack::{PageFormat, Stack};
 
 /// What the `Software` tag of every output says.
@@ -64,13 +65,13 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
     )?;
     interrupt::check()?;
 
-    let mut output = PendingOutput::create(
-        &destination,
-        out_format,
-        stack.len(),
-        overwrite,
-        &software(),
-    )?;
+    let options = WriteOptions {
+        software: software(),
+        imagej: job.imagej,
+        carried: stack.carried_tags(),
+    };
+    let mut output =
+        PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
     let progress = Progress::new(job.progress, filter.name(), stack.len());
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = job.threads {

@@ -13,6 +13,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use tiff::decoder::{Decoder, Limits};
 
+use super::encode::{Encoder, Field};
 use super::ifd::{ByteOrder, tag};
 use super::source::RawPage;
 
@@ -46,44 +47,22 @@ struct PageView<'a> {
 }
 
 impl<'a> PageView<'a> {
-    fn new(bytes: &'a [u8], byte_order: ByteOrder, page: &RawPage) -> Result<Self, String> {
+    fn new(bytes: &'a [u8], order: ByteOrder, page: &RawPage) -> Result<Self, String> {
         let file_len = bytes.len() as u64;
-        let mut e = FieldWriter {
-            order: byte_order,
-            bigtiff: false,
-            buf: Vec::new(),
+        // Classic when every offset fits in 32 bits, as most readers expect.
+        let e = Encoder {
+            order,
+            bigtiff: file_len > u64::from(u32::MAX) - 65536,
         };
-        let lowest = page.chunks.iter().map(|c| c.0).min().unwrap_or(u64::MAX);
-        // Classic when every offset fits in 32 bits; the header must not cover pixel data.
-        e.bigtiff = file_len > u64::from(u32::MAX) - 4096;
-        let header_len = if e.bigtiff { 16 } else { 8 };
-        if lowest < header_len {
+        if page.chunks.iter().any(|c| c.0 < e.header_len()) {
             return Err("pixel data overlaps the file header".into());
         }
-        let directory_at = file_len;
-        let directory = directory_for(page, &mut e, directory_at);
-        let mut h = FieldWriter {
-            order: byte_order,
-            bigtiff: e.bigtiff,
-            buf: Vec::new(),
-        };
-        h.buf.extend_from_slice(if byte_order == ByteOrder::Little {
-            b"II"
-        } else {
-            b"MM"
-        });
-        if e.bigtiff {
-            h.u16(43);
-            h.u16(8);
-            h.u16(0);
-            h.u64(directory_at);
-        } else {
-            h.u16(42);
-            h.u32(directory_at as u32);
-        }
+        let directory_at = file_len + file_len % 2;
+        let mut directory = vec![0; (directory_at - file_len) as usize];
+        directory.extend(e.directory(&fields_for(page), directory_at, 0));
         Ok(PageView {
             bytes,
-            header: h.buf,
+            header: e.header(directory_at),
             directory,
             position: 0,
         })
@@ -130,146 +109,37 @@ impl Seek for PageView<'_> {
     }
 }
 
-/// One directory describing `page`, to be placed at `at`; long arrays follow it.
-fn directory_for(page: &RawPage, w: &mut FieldWriter, at: u64) -> Vec<u8> {
-    let offsets: Vec<u64> = page.chunks.iter().map(|c| c.0).collect();
-    let counts: Vec<u64> = page.chunks.iter().map(|c| c.1).collect();
-    let mut entries: Vec<(u16, Value)> = vec![
-        (tag::IMAGE_WIDTH, Value::Long(page.width)),
-        (tag::IMAGE_LENGTH, Value::Long(page.height)),
-        (tag::BITS_PER_SAMPLE, Value::Short(page.bits_per_sample)),
-        (tag::COMPRESSION, Value::Short(page.compression)),
-        (tag::PHOTOMETRIC, Value::Short(1)),
-        (tag::SAMPLES_PER_PIXEL, Value::Short(1)),
-        (tag::PREDICTOR, Value::Short(page.predictor)),
-        (tag::SAMPLE_FORMAT, Value::Short(page.sample_format)),
+/// The tags describing `page` for the decoder, sorted, with BlackIsZero added.
+fn fields_for(page: &RawPage) -> Vec<(u16, Field)> {
+    let offsets = Field::Offsets(page.chunks.iter().map(|c| c.0).collect());
+    let counts = Field::Offsets(page.chunks.iter().map(|c| c.1).collect());
+    let long = |v: u64| Field::Long(vec![v as u32]);
+    let mut fields = vec![
+        (tag::IMAGE_WIDTH, long(page.width)),
+        (tag::IMAGE_LENGTH, long(page.height)),
+        (
+            tag::BITS_PER_SAMPLE,
+            Field::Short(vec![page.bits_per_sample]),
+        ),
+        (tag::COMPRESSION, Field::Short(vec![page.compression])),
+        (tag::PHOTOMETRIC, Field::Short(vec![1])),
+        (tag::SAMPLES_PER_PIXEL, Field::Short(vec![1])),
+        (tag::PREDICTOR, Field::Short(vec![page.predictor])),
+        (tag::SAMPLE_FORMAT, Field::Short(vec![page.sample_format])),
     ];
     match page.tile {
-        Some((tile_width, tile_length)) => entries.extend([
-            (tag::TILE_WIDTH, Value::Long(tile_width)),
-            (tag::TILE_LENGTH, Value::Long(tile_length)),
-            (tag::TILE_OFFSETS, Value::Offsets(offsets)),
-            (tag::TILE_BYTE_COUNTS, Value::Offsets(counts)),
+        Some((tile_width, tile_length)) => fields.extend([
+            (tag::TILE_WIDTH, long(tile_width)),
+            (tag::TILE_LENGTH, long(tile_length)),
+            (tag::TILE_OFFSETS, offsets),
+            (tag::TILE_BYTE_COUNTS, counts),
         ]),
-        None => entries.extend([
-            (tag::STRIP_OFFSETS, Value::Offsets(offsets)),
-            (tag::ROWS_PER_STRIP, Value::Long(page.rows_per_strip)),
-            (tag::STRIP_BYTE_COUNTS, Value::Offsets(counts)),
+        None => fields.extend([
+            (tag::STRIP_OFFSETS, offsets),
+            (tag::ROWS_PER_STRIP, long(page.rows_per_strip)),
+            (tag::STRIP_BYTE_COUNTS, counts),
         ]),
     }
-    entries.sort_by_key(|(t, _)| *t);
-
-    let (entry_len, count_len, next_len) = if w.bigtiff { (20, 8, 8) } else { (12, 2, 4) };
-    let inline = if w.bigtiff { 8 } else { 4 };
-    let mut long_values_at = at + count_len + entry_len * entries.len() as u64 + next_len;
-    let mut long_values = FieldWriter {
-        order: w.order,
-        bigtiff: w.bigtiff,
-        buf: Vec::new(),
-    };
-    w.count(entries.len() as u64);
-    for (t, value) in &entries {
-        w.u16(*t);
-        match value {
-            Value::Short(v) => {
-                w.u16(3);
-                w.count_field(1);
-                w.u16(*v);
-                w.pad(inline - 2);
-            }
-            Value::Long(v) => {
-                w.u16(4);
-                w.count_field(1);
-                w.u32(*v as u32);
-                w.pad(inline - 4);
-            }
-            Value::Offsets(values) => {
-                let (field_type, size) = if w.bigtiff { (16, 8) } else { (4, 4) };
-                w.u16(field_type);
-                w.count_field(values.len() as u64);
-                let mut array = FieldWriter {
-                    order: w.order,
-                    bigtiff: w.bigtiff,
-                    buf: Vec::new(),
-                };
-                values.iter().for_each(|&v| array.offset(v));
-                if values.len() as u64 * size <= inline {
-                    let n = array.buf.len();
-                    w.buf.extend_from_slice(&array.buf);
-                    w.pad(inline - n as u64);
-                } else {
-                    w.offset(long_values_at);
-                    long_values_at += array.buf.len() as u64;
-                    long_values.buf.extend_from_slice(&array.buf);
-                }
-            }
-        }
-    }
-    w.offset(0);
-    let mut out = std::mem::take(&mut w.buf);
-    out.extend_from_slice(&long_values.buf);
-    out
-}
-
-enum Value {
-    Short(u16),
-    Long(u64),
-    Offsets(Vec<u64>),
-}
-
-struct FieldWriter {
-    order: ByteOrder,
-    bigtiff: bool,
-    buf: Vec<u8>,
-}
-
-impl FieldWriter {
-    fn u16(&mut self, v: u16) {
-        let b = if self.order == ByteOrder::Little {
-            v.to_le_bytes()
-        } else {
-            v.to_be_bytes()
-        };
-        self.buf.extend_from_slice(&b);
-    }
-    fn u32(&mut self, v: u32) {
-        let b = if self.order == ByteOrder::Little {
-            v.to_le_bytes()
-        } else {
-            v.to_be_bytes()
-        };
-        self.buf.extend_from_slice(&b);
-    }
-    fn u64(&mut self, v: u64) {
-        let b = if self.order == ByteOrder::Little {
-            v.to_le_bytes()
-        } else {
-            v.to_be_bytes()
-        };
-        self.buf.extend_from_slice(&b);
-    }
-    fn pad(&mut self, n: u64) {
-        self.buf.resize(self.buf.len() + n as usize, 0);
-    }
-    fn count(&mut self, n: u64) {
-        if self.bigtiff {
-            self.u64(n)
-        } else {
-            self.u16(n as u16)
-        }
-    }
-    fn count_field(&mut self, n: u64) {
-        if self.bigtiff {
-            self.u64(n)
-        } else {
-            self.u32(n as u32)
-        }
-    }
-    fn offset(&mut self, v: u64) {
-        if self.bigtiff {
-            self.u64(v)
-        } else {
-            self.u32(v as u32)
-        }
-    }
+    fields.sort_by_key(|(t, _)| *t);
+    fields
 }

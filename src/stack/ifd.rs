@@ -57,6 +57,9 @@ pub mod tag {
     pub const TILE_OFFSETS: u16 = 324;
     pub const TILE_BYTE_COUNTS: u16 = 325;
     pub const SAMPLE_FORMAT: u16 = 339;
+    pub const X_RESOLUTION: u16 = 282;
+    pub const Y_RESOLUTION: u16 = 283;
+    pub const RESOLUTION_UNIT: u16 = 296;
 }
 
 /// What is wrong with a file's structure; the caller adds the file name.
@@ -274,6 +277,19 @@ impl<'a> TiffFile<'a> {
             }),
             Some(v) => Ok(Some(v[0])),
         }
+    }
+
+    /// A RATIONAL tag's (numerator, denominator) pairs; `None` if absent or of another type.
+    pub fn rationals(&self, dir: &Directory, tag: u16) -> Option<Vec<(u32, u32)>> {
+        let e = self.entry(dir, tag).filter(|e| e.field_type == 5)?;
+        (0..e.count)
+            .map(|i| {
+                Some((
+                    self.u32_at(e.value_at + 8 * i)?,
+                    self.u32_at(e.value_at + 8 * i + 4)?,
+                ))
+            })
+            .collect()
     }
 
     /// An ASCII tag's text up to its first NUL; invalid UTF-8 is replaced, not refused.

@@ -2,6 +2,7 @@
 //! contiguous TIFF layout imfilter writes.
 
 pub mod decode;
+pub mod encode;
 pub mod ifd;
 pub mod mapped;
 pub mod source;
@@ -139,6 +140,14 @@ impl Stack {
     /// The file name each page came from (for directory outputs that keep input names).
     pub fn page_file(&self, index: usize) -> &Path {
         &self.sources[self.pages[index].source].path
+    }
+
+    /// Tags of the first page worth keeping in outputs (resolution).
+    pub fn carried_tags(&self) -> Vec<(u16, encode::Field)> {
+        self.sources
+            .first()
+            .map(|s| s.resolution.clone())
+            .unwrap_or_default()
     }
 
     /// The ImageDescription of the stack's first file.

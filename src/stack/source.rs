@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use super::encode::Field;
 use super::ifd::{ByteOrder, TiffFile, tag};
 use super::mapped::ReadMap;
 use crate::pixel::DType;
@@ -116,6 +117,8 @@ pub struct Source {
     pub file_len: u64,
     /// The first page's ImageDescription (ImageJ and tifffile keep their metadata there).
     pub description: Option<String>,
+    /// The first page's resolution tags, carried over to outputs.
+    pub resolution: Vec<(u16, Field)>,
     pub pages: Vec<RawPage>,
 }
 
@@ -139,13 +142,31 @@ impl Source {
                 .map_err(|e| anyhow!("{}: page {index}: {e}", path.display()))?;
             pages.push(page);
         }
-        let description = parsed.ascii(&parsed.directories[0], tag::IMAGE_DESCRIPTION);
+        let first = &parsed.directories[0];
+        let description = parsed.ascii(first, tag::IMAGE_DESCRIPTION);
+        let mut resolution = Vec::new();
+        for t in [tag::X_RESOLUTION, tag::Y_RESOLUTION] {
+            if let Some(v) = parsed.rationals(first, t).filter(|v| v.len() == 1) {
+                resolution.push((t, Field::Rational(v)));
+            }
+        }
+        if let (false, Ok(Some(unit))) = (
+            resolution.is_empty(),
+            parsed.uint(first, tag::RESOLUTION_UNIT, None),
+        ) {
+            resolution.push((tag::RESOLUTION_UNIT, Field::Short(vec![unit as u16])));
+        }
+        if let Some(n) = description.as_deref().and_then(imagej_images) {
+            expand_imagej_pages(&mut pages, n, meta.len())
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
         Ok(Source {
             path: path.to_path_buf(),
             byte_order: parsed.byte_order,
             bigtiff: parsed.bigtiff,
             file_len: meta.len(),
             description,
+            resolution,
             pages,
             map,
         })
@@ -296,5 +317,44 @@ fn check_uncompressed_strips(page: &RawPage, pixel_bytes: u64) -> Result<(), Str
             ));
         }
     }
+    Ok(())
+}
+
+/// `images=N` of an ImageJ description, when it says there is more than one image.
+fn imagej_images(description: &str) -> Option<u64> {
+    if !description.starts_with("ImageJ=") {
+        return None;
+    }
+    description
+        .lines()
+        .find_map(|l| l.strip_prefix("images="))
+        .and_then(|n| n.trim().parse().ok())
+        .filter(|&n| n > 1)
+}
+
+/// ImageJ writes stacks past 4 GiB as a classic TIFF with one directory: the other images
+/// follow the first one's pixels back to back. Expands those into pages, refusing a file too
+/// short to hold them.
+fn expand_imagej_pages(pages: &mut Vec<RawPage>, images: u64, file_len: u64) -> Result<(), String> {
+    if pages.len() != 1 {
+        return Ok(());
+    }
+    let first = pages[0].clone();
+    let (Some(offset), Some(bytes)) = (first.contiguous_offset(), first.pixel_bytes()) else {
+        return Ok(());
+    };
+    let end = bytes
+        .checked_mul(images)
+        .and_then(|b| b.checked_add(offset));
+    if end.is_none_or(|end| end > file_len) {
+        return Err(format!(
+            "ImageJ file says images={images}, but holds only {} bytes of pixels",
+            file_len.saturating_sub(offset)
+        ));
+    }
+    pages.extend((1..images).map(|i| RawPage {
+        chunks: vec![(offset + i * bytes, bytes)],
+        ..first.clone()
+    }));
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use imfilter::pixel::DType;
 use imfilter::stack::PageFormat;
-use imfilter::stack::write::Layout;
+use imfilter::stack::write::{Layout, WriteOptions};
 
 use crate::support::Scratch;
 
@@ -20,7 +20,8 @@ fn sparse_stack(path: &Path, pages: usize, side: usize) {
         height: side,
         dtype: DType::U16,
     };
-    let layout = Layout::new(pages, format, "imfilter test");
+    let options = WriteOptions { software: "imfilter test".into(), ..WriteOptions::default() };
+    let layout = Layout::new(pages, format, &options);
     let file = File::create(path).expect("create");
     file.set_len(layout.file_len).expect("size");
     layout.write_metadata(&file).expect("write");
