@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::IsTerminal;
+
 use anyhow::{Result, bail};
 
 use crate::cli::IoArgs;
@@ -11,6 +13,9 @@ use crate::output::Destination;
 use crate::pixel::DType;
 use crate::progress::ProgressMode;
 use crate::stack::{Stack, StackKind};
+
+/// The output path that means standard output.
+pub const STDOUT: &str = "-";
 
 /// Where the user asked the result to go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +66,14 @@ impl Job {
     ) -> Result<(Destination, bool)> {
         match &self.output {
             OutputChoice::InPlace => Ok((in_place(stack, output_dtype)?, true)),
+            OutputChoice::Path(p) if p == Path::new(STDOUT) => {
+                if std::io::stdout().is_terminal() {
+                    bail!(
+                        "-o -: stdout is a terminal; pipe the TIFF into a program or redirect it to a file"
+                    );
+                }
+                Ok((Destination::Stdout, true))
+            }
             OutputChoice::Path(p) => {
                 let as_dir = p.as_os_str().to_string_lossy().ends_with('/') || p.is_dir();
                 let d = if as_dir {
@@ -75,6 +88,9 @@ impl Job {
             }
             OutputChoice::Beside => {
                 let d = match stack.kind {
+                    StackKind::Stdin => bail!(
+                        "reading from stdin (-) needs -o: a file, a directory, or - for stdout"
+                    ),
                     StackKind::File => Destination::File(beside(&stack.path, command)),
                     StackKind::Directory => Destination::Directory {
                         dir: beside(&stack.path, command),
@@ -144,6 +160,7 @@ fn in_place(stack: &Stack, output_dtype: DType) -> Result<Destination> {
         );
     }
     match stack.kind {
+        StackKind::Stdin => bail!("--in-place needs a file or directory input, not stdin"),
         StackKind::File => Ok(Destination::File(stack.path.clone())),
         StackKind::Directory => {
             if stack.files().count() != stack.len() {

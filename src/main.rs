@@ -26,6 +26,14 @@ fn main() -> ExitCode {
             if let Some(stop) = e.downcast_ref::<Interrupted>() {
                 return ExitCode::from(stop.exit_code());
             }
+            // A reader that stops early (`imfilter … -o - | head -c 100`) is not an error.
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("imfilter: error: {e:#}");
             ExitCode::FAILURE
         }

@@ -7,6 +7,7 @@
 //! temporary directory renamed into place as a whole.
 
 use std::fs::{self, File};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -24,6 +25,8 @@ pub enum Destination {
     File(PathBuf),
     /// One single-page TIFF per image, named `names[i]`.
     Directory { dir: PathBuf, names: Vec<String> },
+    /// One multi-page TIFF on standard output, for pipelines.
+    Stdout,
 }
 
 impl Destination {
@@ -31,6 +34,7 @@ impl Destination {
         match self {
             Destination::File(p) => p,
             Destination::Directory { dir, .. } => dir,
+            Destination::Stdout => Path::new("<stdout>"),
         }
     }
 
@@ -39,13 +43,15 @@ impl Destination {
         match self {
             Destination::File(p) => vec![p.clone()],
             Destination::Directory { dir, names } => names.iter().map(|n| dir.join(n)).collect(),
+            Destination::Stdout => Vec::new(),
         }
     }
 }
 
 struct OutputFile {
     final_path: PathBuf,
-    /// `None` inside a new temporary directory, where files already have their final names.
+    /// `None` inside a new temporary directory, where files already have their final names,
+    /// and for stdout, whose file has no name at all.
     temp: Option<NamedTempFile>,
     file: File,
     map: WriteMap,
@@ -57,6 +63,8 @@ pub struct PendingOutput {
     files: Vec<OutputFile>,
     /// A new output directory, built aside and renamed into place by `commit`.
     new_dir: Option<(TempDir, PathBuf)>,
+    /// The result goes to stdout once complete.
+    to_stdout: bool,
     overwrite: bool,
 }
 
@@ -73,6 +81,20 @@ impl PendingOutput {
         options: &WriteOptions,
     ) -> Result<PendingOutput> {
         match destination {
+            Destination::Stdout => {
+                // Built whole in an unnamed file first: a TIFF's directories point backwards
+                // and forwards, so it cannot be streamed while it is computed.
+                let file =
+                    tempfile::tempfile().context("<stdout>: cannot create a temporary file")?;
+                let layout = Layout::new(pages, format, options);
+                let out = OutputFile::prepare(Path::new("<stdout>"), None, file, &layout)?;
+                Ok(PendingOutput {
+                    files: vec![out],
+                    new_dir: None,
+                    to_stdout: true,
+                    overwrite,
+                })
+            }
             Destination::File(path) => {
                 refuse_existing(path, overwrite)?;
                 let dir = parent_dir(path)?;
@@ -86,6 +108,7 @@ impl PendingOutput {
                 Ok(PendingOutput {
                     files: vec![out],
                     new_dir: None,
+                    to_stdout: false,
                     overwrite,
                 })
             }
@@ -107,6 +130,7 @@ impl PendingOutput {
                     Ok(PendingOutput {
                         files,
                         new_dir: None,
+                        to_stdout: false,
                         overwrite,
                     })
                 } else {
@@ -127,6 +151,7 @@ impl PendingOutput {
                     Ok(PendingOutput {
                         files,
                         new_dir: Some((temp_dir, dir.clone())),
+                        to_stdout: false,
                         overwrite,
                     })
                 }
@@ -148,6 +173,16 @@ impl PendingOutput {
     /// Flushes, syncs and renames every file into place. The data reaches the disk before the
     /// rename, so after a crash the output path holds either the old file or the whole new one.
     pub fn commit(self) -> Result<()> {
+        if self.to_stdout {
+            let f = &self.files[0];
+            f.map.flush().context("<stdout>: cannot write")?;
+            let mut file = &f.file;
+            file.seek(SeekFrom::Start(0))
+                .context("<stdout>: cannot rewind")?;
+            std::io::copy(&mut file, &mut std::io::stdout().lock())
+                .context("<stdout>: cannot write")?;
+            return Ok(());
+        }
         for f in &self.files {
             f.map
                 .flush()

@@ -84,7 +84,7 @@ impl Read for PageView<'_> {
         let (region, at): (&[u8], u64) = if pos < header_len {
             (&self.header, pos)
         } else if pos < file_len {
-            (&self.bytes[..], pos)
+            (self.bytes, pos)
         } else {
             (&self.directory, pos - file_len)
         };

@@ -43,6 +43,8 @@ impl std::fmt::Display for PageFormat {
 pub enum StackKind {
     File,
     Directory,
+    /// A TIFF read from standard input (`-`).
+    Stdin,
 }
 
 /// A page of the stack: which file, which page in it.
@@ -64,6 +66,9 @@ pub struct Stack {
 impl Stack {
     /// Opens a multi-page TIFF file or a directory of TIFF files (natural order).
     pub fn open(path: &Path) -> Result<Stack> {
+        if path == Path::new(source::STDIN) {
+            return Stack::from_sources(path, StackKind::Stdin, vec![Source::open(path)?]);
+        }
         let meta =
             fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
         let (kind, files) = if meta.is_dir() {

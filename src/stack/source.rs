@@ -108,6 +108,9 @@ impl RawPage {
     }
 }
 
+/// The input path that means standard input.
+pub const STDIN: &str = "-";
+
 /// An input file: its bytes (mapped) and its pages.
 pub struct Source {
     pub path: PathBuf,
@@ -125,7 +128,23 @@ pub struct Source {
 impl Source {
     /// Opens, maps and parses a TIFF file. Errors name the file.
     pub fn open(path: &Path) -> Result<Source> {
+        if path == Path::new(STDIN) {
+            return Source::from_stdin();
+        }
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        Source::from_file(file, path)
+    }
+
+    /// Reads a whole TIFF from standard input into an unnamed temporary file (on disk, so a
+    /// stack larger than memory still works), then maps it like any file.
+    fn from_stdin() -> Result<Source> {
+        let name = Path::new("<stdin>");
+        let mut file = tempfile::tempfile().context("<stdin>: cannot create a temporary file")?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut file).context("<stdin>: cannot read")?;
+        Source::from_file(file, name)
+    }
+
+    fn from_file(file: File, path: &Path) -> Result<Source> {
         let meta = file
             .metadata()
             .with_context(|| format!("{}: cannot read its size", path.display()))?;

@@ -6,4 +6,5 @@ mod errors;
 mod outputs;
 mod reliability;
 mod signals;
+mod streams;
 mod support;

@@ -1,0 +1,102 @@
+//! Shell pipelines: `-` reads a TIFF from stdin, `-o -` writes one to stdout.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::support::{
+    Scratch, assert_matches_reference, assert_one_line_error, fixtures, read_stack,
+};
+
+#[test]
+fn a_stack_piped_through_stdout_and_stdin_equals_the_file_route() {
+    let s = Scratch::new();
+    let first = s
+        .imfilter()
+        .args([
+            "background-correct",
+            "-q",
+            "--flat",
+            "sample/flat.tif",
+            "--dark",
+            "sample/dark.tif",
+        ])
+        .args(["sample/stack.tif", "-o", "-"])
+        .output()
+        .expect("runs");
+    assert!(first.status.success());
+    assert!(first.stdout.starts_with(b"II*\0") || first.stdout.starts_with(b"MM\0*"));
+    std::fs::write(s.path("via_stdout.tif"), &first.stdout).expect("write");
+    assert_matches_reference(
+        &s.path("via_stdout.tif"),
+        &fixtures().join("expected/bc_mean.tif"),
+    );
+
+    // Read back from stdin, it gives what the same file gives.
+    let second = ["background-correct", "-q", "--flat", "sample/flat.tif"];
+    s.imfilter()
+        .args(second)
+        .args(["-", "-o", "from_stdin.tif"])
+        .write_stdin(first.stdout)
+        .assert()
+        .success();
+    s.imfilter()
+        .args(second)
+        .args(["via_stdout.tif", "-o", "from_file.tif"])
+        .assert()
+        .success();
+    let (_, _, _, a) = read_stack(&s.path("from_stdin.tif"));
+    let (_, _, _, b) = read_stack(&s.path("from_file.tif"));
+    assert_eq!(a.len(), 12 * 45 * 67);
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+    );
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_quietly_with_status_0() {
+    let s = Scratch::new();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("imfilter"))
+        .args([
+            "background-correct",
+            "--flat",
+            "sample/flat.tif",
+            "sample/stack.tif",
+            "-o",
+            "-",
+        ])
+        .current_dir(s.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut head = [0u8; 100];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut head)
+        .expect("100 bytes");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"));
+}
+
+#[test]
+fn stdin_without_o_is_a_clear_error() {
+    let s = Scratch::new();
+    let input = std::fs::read(s.path("sample/stack.tif")).expect("read");
+    let a = s
+        .imfilter()
+        .args(["background-correct", "--flat", "sample/flat.tif", "-"])
+        .write_stdin(input)
+        .assert()
+        .code(1);
+    assert_one_line_error(&a.get_output().stderr, &["stdin", "needs -o"]);
+}
