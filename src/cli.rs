@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::filters::background::Average;
 use crate::progress::ProgressMode;
+use crate::stack::write::Compression;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -71,6 +72,11 @@ pub struct IoArgs {
     /// BigTIFF (read by everything else); uint8, uint16 and float32 results only
     #[arg(long)]
     pub imagej: bool,
+
+    /// Compress the written TIFF losslessly (for archiving; an uncompressed output can be
+    /// memory-mapped by the next program, a compressed one cannot)
+    #[arg(long, value_enum, default_value_t = Compression::None)]
+    pub compress: Compression,
 }
 
 #[derive(Debug, Args)]

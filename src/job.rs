@@ -12,6 +12,7 @@ use crate::cli::IoArgs;
 use crate::output::Destination;
 use crate::pixel::DType;
 use crate::progress::ProgressMode;
+use crate::stack::write::Compression;
 use crate::stack::{Stack, StackKind};
 
 /// The output path that means standard output.
@@ -34,6 +35,7 @@ pub struct Job {
     pub output: OutputChoice,
     pub force: bool,
     pub imagej: bool,
+    pub compression: Compression,
     pub threads: Option<usize>,
     pub progress: ProgressMode,
     pub quiet: bool,
@@ -51,6 +53,7 @@ impl Job {
             output,
             force: io.force,
             imagej: io.imagej,
+            compression: io.compress,
             threads: threads.map(usize::from),
             progress: if quiet { ProgressMode::None } else { progress },
             quiet,

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod engine;
 pub mod filters;
+pub mod history;
 pub mod info;
 pub mod interrupt;
 pub mod job;

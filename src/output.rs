@@ -16,7 +16,7 @@ use tempfile::{NamedTempFile, TempDir};
 use crate::pixel::Pixel;
 use crate::stack::PageFormat;
 use crate::stack::mapped::{self, WriteMap};
-use crate::stack::write::{Layout, WriteOptions};
+use crate::stack::write::{Compression, Layout, WriteOptions};
 
 /// What the user asked the result to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,9 +53,13 @@ struct OutputFile {
     /// `None` inside a new temporary directory, where files already have their final names,
     /// and for stdout, whose file has no name at all.
     temp: Option<NamedTempFile>,
+    /// The file that becomes the output.
     file: File,
+    /// With compression: the unnamed, uncompressed file the work is mapped from, compressed
+    /// into `file` by `commit`.
+    staging: Option<File>,
+    layout: Layout,
     map: WriteMap,
-    pages: usize,
 }
 
 /// A result being written: mapped temporary files, not yet visible at the output path.
@@ -87,7 +91,7 @@ impl PendingOutput {
                 let file =
                     tempfile::tempfile().context("<stdout>: cannot create a temporary file")?;
                 let layout = Layout::new(pages, format, options);
-                let out = OutputFile::prepare(Path::new("<stdout>"), None, file, &layout)?;
+                let out = OutputFile::prepare(Path::new("<stdout>"), None, file, &layout, None)?;
                 Ok(PendingOutput {
                     files: vec![out],
                     new_dir: None,
@@ -104,7 +108,7 @@ impl PendingOutput {
                     .as_file()
                     .try_clone()
                     .with_context(|| format!("{}: cannot create", path.display()))?;
-                let out = OutputFile::prepare(path, Some(temp), file, &layout)?;
+                let out = OutputFile::prepare(path, Some(temp), file, &layout, Some(&dir))?;
                 Ok(PendingOutput {
                     files: vec![out],
                     new_dir: None,
@@ -125,7 +129,13 @@ impl PendingOutput {
                             .as_file()
                             .try_clone()
                             .with_context(|| format!("{}: cannot create", path.display()))?;
-                        files.push(OutputFile::prepare(&path, Some(temp), file, &layout)?);
+                        files.push(OutputFile::prepare(
+                            &path,
+                            Some(temp),
+                            file,
+                            &layout,
+                            Some(dir),
+                        )?);
                     }
                     Ok(PendingOutput {
                         files,
@@ -146,7 +156,14 @@ impl PendingOutput {
                         let path = temp_dir.path().join(name);
                         let file = File::create_new(&path)
                             .with_context(|| format!("{}: cannot create", path.display()))?;
-                        files.push(OutputFile::prepare(&dir.join(name), None, file, &layout)?);
+                        let staging_dir = Some(temp_dir.path());
+                        files.push(OutputFile::prepare(
+                            &dir.join(name),
+                            None,
+                            file,
+                            &layout,
+                            staging_dir,
+                        )?);
                     }
                     Ok(PendingOutput {
                         files,
@@ -164,7 +181,7 @@ impl PendingOutput {
         let mut pages = Vec::new();
         for f in &mut self.files {
             let mine = f.map.pages_mut::<T>(page_len);
-            debug_assert_eq!(mine.len(), f.pages);
+            debug_assert_eq!(mine.len(), f.layout.pages);
             pages.extend(mine);
         }
         pages
@@ -173,9 +190,12 @@ impl PendingOutput {
     /// Flushes, syncs and renames every file into place. The data reaches the disk before the
     /// rename, so after a crash the output path holds either the old file or the whole new one.
     pub fn commit(self) -> Result<()> {
+        for f in &self.files {
+            f.finish()
+                .with_context(|| format!("{}: cannot write", f.final_path.display()))?;
+        }
         if self.to_stdout {
             let f = &self.files[0];
-            f.map.flush().context("<stdout>: cannot write")?;
             let mut file = &f.file;
             file.seek(SeekFrom::Start(0))
                 .context("<stdout>: cannot rewind")?;
@@ -184,9 +204,6 @@ impl PendingOutput {
             return Ok(());
         }
         for f in &self.files {
-            f.map
-                .flush()
-                .with_context(|| format!("{}: cannot write", f.final_path.display()))?;
             f.file
                 .sync_all()
                 .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))?;
@@ -228,14 +245,26 @@ impl PendingOutput {
 }
 
 impl OutputFile {
+    /// Allocates, writes the directories and maps the pixel block. With compression the block
+    /// lives in an unnamed staging file in `staging_dir` (beside the output, so it is on a disk
+    /// with room) and `file` stays empty until `finish`.
     fn prepare(
         final_path: &Path,
         temp: Option<NamedTempFile>,
         file: File,
         layout: &Layout,
+        staging_dir: Option<&Path>,
     ) -> Result<OutputFile> {
         let named = || final_path.display().to_string();
-        mapped::preallocate(&file, layout.file_len).with_context(|| {
+        let staging = match (layout_compressed(layout), staging_dir) {
+            (false, _) => None,
+            (true, Some(dir)) => Some(tempfile::tempfile_in(dir)),
+            (true, None) => Some(tempfile::tempfile()),
+        }
+        .transpose()
+        .with_context(|| format!("{}: cannot create a staging file", named()))?;
+        let mapped_file = staging.as_ref().unwrap_or(&file);
+        mapped::preallocate(mapped_file, layout.file_len).with_context(|| {
             format!(
                 "{}: cannot allocate {} bytes for the output",
                 named(),
@@ -243,18 +272,36 @@ impl OutputFile {
             )
         })?;
         layout
-            .write_metadata(&file)
+            .write_metadata(mapped_file)
             .with_context(|| format!("{}: cannot write", named()))?;
-        let map = WriteMap::new(&file, layout.data_offset, layout.data_len() as usize)
+        let map = WriteMap::new(mapped_file, layout.data_offset, layout.data_len() as usize)
             .with_context(|| format!("{}: cannot map the output", named()))?;
         Ok(OutputFile {
             final_path: final_path.to_path_buf(),
             temp,
             file,
+            staging,
+            layout: layout.clone(),
             map,
-            pages: layout.pages,
         })
     }
+
+    /// Puts the finished pixels into `file`: msync for a mapped output, parallel compression
+    /// from the staging map otherwise.
+    fn finish(&self) -> std::io::Result<()> {
+        match self.staging {
+            None => self.map.flush(),
+            Some(_) => self.layout.write_compressed(
+                self.map.bytes(),
+                self.layout.options.compression,
+                &self.file,
+            ),
+        }
+    }
+}
+
+fn layout_compressed(layout: &Layout) -> bool {
+    layout.options.compression != Compression::None
 }
 
 fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {

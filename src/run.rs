@@ -8,9 +8,10 @@ use anyhow::{Context, Result};
 use crate::cli::{Cli, Command};
 use crate::filters::Filter;
 use crate::filters::background::BackgroundCorrect;
+use crate::history;
 use crate::interrupt;
 use crate::job::{self, Job};
-use crate::output::PendingOutput;
+use crate::output::{Destination, PendingOutput};
 use crate::progress::Progress;
 use crate::stack::write::WriteOptions;
 use crate::stack::{PageFormat, Stack};
@@ -69,6 +70,7 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
         software: software(),
         imagej: job.imagej,
         carried: stack.carried_tags(),
+        compression: job.compression,
     };
     let mut output =
         PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
@@ -81,7 +83,14 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
     pool.install(|| filter.run(&stack, &mut output, &progress))?;
     progress.finish();
     interrupt::check()?;
-    output.commit()?;
+    pool.install(|| output.commit())?;
+    if destination != Destination::Stdout {
+        let this_run = history::entry(filter.name(), filter.parameters(), &job.input);
+        history::write(
+            destination.display_path(),
+            &history::extended(&job.input, this_run),
+        )?;
+    }
 
     if !job.quiet {
         let seconds = progress.elapsed().as_secs_f64();

@@ -86,6 +86,7 @@ pub struct BackgroundCorrect {
     cutoff: Option<f32>,
     /// Where the flats and darks came from and their shape, for `check`.
     references: Vec<(&'static str, PathBuf, (usize, usize))>,
+    parameters: serde_json::Value,
 }
 
 impl BackgroundCorrect {
@@ -105,8 +106,19 @@ impl BackgroundCorrect {
             }
             None => vec![0.0; f.pixels.len()],
         };
+        let files = |s: &Stack| {
+            s.files()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
         let mut corrector = Self::from_images(f, d, cutoff);
         corrector.references = references;
+        corrector.parameters = serde_json::json!({
+            "flat": files(flat.0),
+            "dark": dark.map(|(s, _)| files(s)).unwrap_or_default(),
+            "average": format!("{:?}", flat.1).to_lowercase(),
+            "cutoff": cutoff,
+        });
         Ok(corrector)
     }
 
@@ -123,6 +135,7 @@ impl BackgroundCorrect {
             denominator,
             cutoff,
             references,
+            parameters: serde_json::Value::Null,
         }
     }
 
@@ -164,6 +177,10 @@ impl Filter for BackgroundCorrect {
 
     fn output_dtype(&self, _input: DType) -> DType {
         DType::F32
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        self.parameters.clone()
     }
 
     fn check(&self, input: &PageFormat) -> Result<()> {

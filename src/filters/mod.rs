@@ -25,6 +25,9 @@ pub trait Filter: Sync {
         Ok(())
     }
 
+    /// The parameters as recorded in the history sidecar.
+    fn parameters(&self) -> serde_json::Value;
+
     /// Filters every image of `input` into the pages of `output`.
     fn run(&self, input: &Stack, output: &mut PendingOutput, progress: &Progress) -> Result<()>;
 }

@@ -78,6 +78,11 @@ impl WriteMap {
         pixels.chunks_exact_mut(page_len).collect()
     }
 
+    /// The mapped bytes, for writing them elsewhere once every page is done.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
     /// Writes dirty pages back to the file (msync) and waits for it.
     pub fn flush(&self) -> io::Result<()> {
         self.map.flush()

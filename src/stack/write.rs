@@ -11,8 +11,10 @@
 //! is imfilter's own. Files whose end would pass 4 GiB are written as BigTIFF.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Seek, Write};
 use std::os::unix::fs::FileExt;
+
+use rayon::prelude::*;
 
 use super::PageFormat;
 use super::encode::{Encoder, Field};
@@ -23,6 +25,57 @@ use crate::pixel::DType;
 /// for the vector units.
 const DATA_ALIGN: u64 = 4096;
 
+/// Uncompressed strips of compressed outputs are about this long.
+const STRIP_TARGET_BYTES: u64 = 64 * 1024;
+
+/// Where one page's pixels are in the file.
+struct Strips {
+    compression: u16,
+    rows_per_strip: u64,
+    offsets: Vec<u64>,
+    counts: Vec<u64>,
+}
+
+/// How outputs meant for archiving are compressed (losslessly).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// Uncompressed: memory-mappable, fastest to read.
+    #[default]
+    None,
+    Lzw,
+    /// Deflate (zlib), TIFF code 8: what libtiff, tifffile and ImageJ read.
+    Deflate,
+    Zstd,
+}
+
+impl Compression {
+    /// The TIFF Compression tag value.
+    pub fn code(self) -> u16 {
+        match self {
+            Compression::None => 1,
+            Compression::Lzw => 5,
+            Compression::Deflate => 8,
+            Compression::Zstd => 50000,
+        }
+    }
+
+    fn compress(self, bytes: &[u8]) -> io::Result<Vec<u8>> {
+        use tiff::encoder::compression::{CompressionAlgorithm, Deflate, DeflateLevel, Lzw};
+        let mut out = Vec::with_capacity(bytes.len() / 2);
+        match self {
+            Compression::None => out.extend_from_slice(bytes),
+            Compression::Lzw => {
+                Lzw.write_to(&mut out, bytes)?;
+            }
+            Compression::Deflate => {
+                Deflate::with_level(DeflateLevel::Balanced).write_to(&mut out, bytes)?;
+            }
+            Compression::Zstd => out = zstd::bulk::compress(bytes, 3)?,
+        }
+        Ok(out)
+    }
+}
+
 /// Choices about the file beyond its pixels.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
@@ -32,6 +85,8 @@ pub struct WriteOptions {
     pub imagej: bool,
     /// Tags carried over from the input (resolution), written on every page.
     pub carried: Vec<(u16, Field)>,
+    /// Lossless compression of the written file; the work still happens in a mapped array.
+    pub compression: Compression,
 }
 
 /// Where everything goes in an output file of `pages` pages.
@@ -46,7 +101,7 @@ pub struct Layout {
     pub page_bytes: u64,
     pub file_len: u64,
     description: String,
-    options: WriteOptions,
+    pub options: WriteOptions,
 }
 
 impl Layout {
@@ -102,34 +157,42 @@ impl Layout {
         self.file_len = self.data_offset + self.data_len() + rest;
     }
 
-    /// The tags of page `page`, sorted. Only the first page carries description and software.
+    /// The tags of page `page` stored uncompressed in the mapped block.
     fn fields(&self, page: usize) -> Vec<(u16, Field)> {
+        let strip = Strips {
+            compression: 1,
+            rows_per_strip: self.format.height as u64,
+            offsets: vec![self.data_offset + self.page_bytes * page as u64],
+            counts: vec![self.page_bytes],
+        };
+        self.page_fields(page, strip)
+    }
+
+    /// The tags of page `page` with its pixels in `strips`, sorted. Only the first page carries
+    /// description and software.
+    fn page_fields(&self, page: usize, strips: Strips) -> Vec<(u16, Field)> {
         let f = self.format;
-        let first = page == 0;
         let mut fields = vec![
             (tag::NEW_SUBFILE_TYPE, Field::Long(vec![0])),
             (tag::IMAGE_WIDTH, Field::Long(vec![f.width as u32])),
             (tag::IMAGE_LENGTH, Field::Long(vec![f.height as u32])),
             (tag::BITS_PER_SAMPLE, Field::Short(vec![f.dtype.bits()])),
-            (tag::COMPRESSION, Field::Short(vec![1])),
+            (tag::COMPRESSION, Field::Short(vec![strips.compression])),
             // BlackIsZero: larger values are brighter, as every analysis tool assumes.
             (tag::PHOTOMETRIC, Field::Short(vec![1])),
-            (
-                tag::STRIP_OFFSETS,
-                Field::Offsets(vec![self.data_offset + self.page_bytes * page as u64]),
-            ),
+            (tag::STRIP_OFFSETS, Field::Offsets(strips.offsets)),
             (tag::SAMPLES_PER_PIXEL, Field::Short(vec![1])),
-            (tag::ROWS_PER_STRIP, Field::Long(vec![f.height as u32])),
             (
-                tag::STRIP_BYTE_COUNTS,
-                Field::Offsets(vec![self.page_bytes]),
+                tag::ROWS_PER_STRIP,
+                Field::Long(vec![strips.rows_per_strip as u32]),
             ),
+            (tag::STRIP_BYTE_COUNTS, Field::Offsets(strips.counts)),
             (
                 tag::SAMPLE_FORMAT,
                 Field::Short(vec![f.dtype.sample_format()]),
             ),
         ];
-        if first {
+        if page == 0 {
             fields.push((
                 tag::IMAGE_DESCRIPTION,
                 Field::Ascii(self.description.clone()),
@@ -139,6 +202,76 @@ impl Layout {
         fields.extend(self.options.carried.iter().cloned());
         fields.sort_by_key(|(t, _)| *t);
         fields
+    }
+
+    /// Writes the stack held uncompressed in `data` (the mapped block) to `file`, each page
+    /// compressed with `compression`. Pages are compressed in parallel, a batch at a time, and
+    /// written in order: data first, then every directory, then the header.
+    pub fn write_compressed(
+        &self,
+        data: &[u8],
+        compression: Compression,
+        file: &File,
+    ) -> io::Result<()> {
+        let e = Encoder {
+            order: ByteOrder::native(),
+            bigtiff: self.bigtiff || self.first_directory_only,
+        };
+        let row_bytes = self.page_bytes / self.format.height as u64;
+        // Strips of about 64 KiB, as libtiff and tifffile write them: small enough for readers
+        // that decode a region, large enough to compress well.
+        let rows_per_strip =
+            (STRIP_TARGET_BYTES / row_bytes.max(1)).clamp(1, self.format.height as u64);
+        let mut at = e.header_len();
+        let mut strips = Vec::with_capacity(self.pages);
+        let batch = 4 * rayon::current_num_threads();
+        let mut out = io::BufWriter::with_capacity(1 << 20, file);
+        out.seek(io::SeekFrom::Start(at))?;
+        for first in (0..self.pages).step_by(batch) {
+            let pages: Vec<usize> = (first..(first + batch).min(self.pages)).collect();
+            let compressed = pages
+                .par_iter()
+                .map(|&p| {
+                    let page = &data[p * self.page_bytes as usize..][..self.page_bytes as usize];
+                    page.chunks((rows_per_strip * row_bytes) as usize)
+                        .map(|strip| compression.compress(strip))
+                        .collect::<io::Result<Vec<_>>>()
+                })
+                .collect::<io::Result<Vec<_>>>()?;
+            for page in compressed {
+                let mut s = Strips {
+                    compression: compression.code(),
+                    rows_per_strip,
+                    offsets: vec![],
+                    counts: vec![],
+                };
+                for strip in page {
+                    out.write_all(&strip)?;
+                    s.offsets.push(at);
+                    s.counts.push(strip.len() as u64);
+                    at += strip.len() as u64;
+                }
+                strips.push(s);
+            }
+        }
+        at += at % 2;
+        out.seek(io::SeekFrom::Start(at))?;
+        let first_directory = at;
+        let last = strips.len().saturating_sub(1);
+        for (page, s) in strips.into_iter().enumerate() {
+            let fields = self.page_fields(page, s);
+            let next = if page < last {
+                at + e.directory_len(&fields)
+            } else {
+                0
+            };
+            let directory = e.directory(&fields, at, next);
+            at += directory.len() as u64;
+            out.write_all(&directory)?;
+        }
+        out.seek(io::SeekFrom::Start(0))?;
+        out.write_all(&e.header(first_directory))?;
+        out.flush()
     }
 
     /// Writes header and every directory. Pixel data is left to the mapping.

@@ -257,3 +257,86 @@ fn threads_flag_gives_identical_results() {
         fs::read(s.path("j2.tif")).expect("read")
     );
 }
+
+#[test]
+fn compressed_outputs_hold_the_same_pixels() {
+    let s = Scratch::new();
+    for (flag, name) in [("lzw", "LZW"), ("deflate", "Deflate"), ("zstd", "ZSTD")] {
+        let out = format!("{flag}.tif");
+        s.imfilter()
+            .args(BC)
+            .args(["sample/stack.tif", "-o", &out, "--compress", flag])
+            .assert()
+            .success();
+        assert_matches_reference(&s.path(&out), &expected_mean());
+        let info = s
+            .imfilter()
+            .args(["info", "--json", &out])
+            .assert()
+            .success();
+        let v: serde_json::Value = serde_json::from_slice(&info.get_output().stdout).expect("json");
+        assert_eq!(v["compression"], name);
+        let plain = fs::metadata(s.path(&out)).expect("stat").len();
+        assert!(plain > 0);
+    }
+    let leftovers: Vec<_> = s
+        .all_files()
+        .into_iter()
+        .filter(|n| n.contains(".imfilter-"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
+}
+
+#[test]
+fn history_sidecar_records_each_run_and_carries_the_inputs_history() {
+    let s = Scratch::new();
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "one.tif"])
+        .assert()
+        .success();
+    s.imfilter()
+        .args([
+            "background-correct",
+            "--flat",
+            "sample/flat.tif",
+            "--cutoff",
+            "2",
+            "one.tif",
+            "-o",
+            "two.tif",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(s.path("two.json")).expect("sidecar"))
+            .expect("json");
+    let runs = v["operation_history"].as_array().expect("list");
+    assert_eq!(runs.len(), 2, "the input's history, then this run");
+    assert_eq!(runs[0]["input"], "sample/stack.tif");
+    assert_eq!(runs[1]["operation"], "background-correct");
+    assert_eq!(runs[1]["parameters"]["cutoff"], 2.0);
+    assert_eq!(runs[1]["parameters"]["flat"][0], "sample/flat.tif");
+    assert!(
+        runs[1]["software"]
+            .as_str()
+            .expect("text")
+            .starts_with("imfilter ")
+    );
+}
+
+#[test]
+fn software_and_resolution_tags_are_written() {
+    let s = Scratch::new();
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "out.tif"])
+        .assert()
+        .success();
+    let file = fs::File::open(s.path("out.tif")).expect("open");
+    let mut d = tiff::decoder::Decoder::new(file).expect("tiff");
+    let software = d
+        .get_tag_ascii_string(tiff::tags::Tag::Software)
+        .expect("Software tag");
+    assert_eq!(software, format!("imfilter {}", env!("CARGO_PKG_VERSION")));
+}

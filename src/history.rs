@@ -1,0 +1,99 @@
+//! The processing history of a result, in a JSON sidecar beside it.
+//!
+//! `corrected.tif` gets `corrected.json`, a directory `Tomo_median/` gets `Tomo_median.json`.
+//! The file holds `{"operation_history": [ … ]}`, one entry per imfilter run, oldest first,
+//! as MantidImaging keeps it: the input's own sidecar (if any) is carried over and this run is
+//! appended, so a chain of runs documents itself. The format is in docs/formats.md.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+/// The sidecar path for a result at `output` (a file or a directory).
+pub fn sidecar_path(output: &Path) -> PathBuf {
+    let trimmed: PathBuf = output.components().collect();
+    let name = trimmed
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    let stem = [".tiff", ".tif"]
+        .iter()
+        .find(|ext| lower.ends_with(*ext))
+        .map_or(name.as_str(), |ext| &name[..name.len() - ext.len()]);
+    trimmed.with_file_name(format!("{stem}.json"))
+}
+
+/// One run: what was done, with which parameters, to what, when, by which version.
+pub fn entry(operation: &str, parameters: Value, input: &Path) -> Value {
+    json!({
+        "operation": operation,
+        "parameters": parameters,
+        "input": input.display().to_string(),
+        "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        "software": crate::run::software(),
+    })
+}
+
+/// The input's history (empty when it has no readable sidecar) with `this_run` appended.
+pub fn extended(input: &Path, this_run: Value) -> Value {
+    let mut runs = fs::read_to_string(sidecar_path(input))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| {
+            v.get("operation_history")
+                .and_then(Value::as_array)
+                .cloned()
+        })
+        .unwrap_or_default();
+    runs.push(this_run);
+    json!({ "operation_history": runs })
+}
+
+/// Writes `history` beside `output`, atomically like the result itself.
+pub fn write(output: &Path, history: &Value) -> Result<()> {
+    let path = sidecar_path(output);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.imfilter-"))
+        .tempfile_in(&dir)
+        .with_context(|| format!("{}: cannot write the history", path.display()))?;
+    serde_json::to_writer_pretty(&mut temp, history)?;
+    temp.write_all(b"\n")?;
+    temp.persist(&path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("{}: cannot write the history", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecars_replace_the_tiff_extension_or_follow_a_directory() {
+        assert_eq!(
+            sidecar_path(Path::new("a/corrected.tif")),
+            PathBuf::from("a/corrected.json")
+        );
+        assert_eq!(
+            sidecar_path(Path::new("a/X.TIFF")),
+            PathBuf::from("a/X.json")
+        );
+        assert_eq!(
+            sidecar_path(Path::new("a/Tomo_median/")),
+            PathBuf::from("a/Tomo_median.json")
+        );
+    }
+}
