@@ -1,0 +1,225 @@
+//! Outputs as other software sees them: tifffile (values, memory-mapping, ImageJ metadata),
+//! libtiff's `tiffinfo -D` (no warnings), and ImageJ 1.x's own reader (stack size, bit depth).
+//!
+//! These tools are not Rust: `.ci/run` installs them. Where they are missing and `CI` is not
+//! set, each test says so and returns, so a bare `cargo test` needs no Python or Java.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::cargo_bin;
+
+const IJ_JAR: &str = "/usr/share/java/ij.jar";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when the tools can run; in CI their absence is a failure, not a skip.
+fn tools_present(test: &str) -> bool {
+    let python = Command::new("python3")
+        .args(["-c", "import tifffile, numpy"])
+        .output();
+    let present = python.is_ok_and(|o| o.status.success())
+        && Command::new("tiffinfo").arg("-h").output().is_ok()
+        && Path::new(IJ_JAR).exists()
+        && Command::new("java").arg("-version").output().is_ok();
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tifffile, numpy, libtiff-tools and imagej (see .ci/run)"
+        );
+        eprintln!(
+            "{test}: skipped: tifffile, tiffinfo or ImageJ not installed (.ci/run installs them)"
+        );
+    }
+    present
+}
+
+fn imfilter(dir: &Path, args: &[&str]) {
+    let out = Command::new(cargo_bin!("imfilter"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "imfilter {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tifffile(path: &Path, reference: Option<&Path>) -> serde_json::Value {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/tools/tifffile_probe.py"))
+        .arg(path);
+    if let Some(r) = reference {
+        cmd.arg(r);
+    }
+    let out = cmd.output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "tifffile on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// `tiffinfo -D` reads every directory and strip; libtiff reports anything odd on stderr.
+fn assert_libtiff_clean(path: &Path) {
+    let out = Command::new("tiffinfo")
+        .arg("-D")
+        .arg(path)
+        .output()
+        .expect("tiffinfo runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "libtiff on {}: {err}",
+        path.display()
+    );
+}
+
+/// ImageJ's reader: "slices=N bits=B width=W height=H last_mean=M".
+fn imagej(path: &Path) -> String {
+    let out = Command::new("java")
+        .args(["-Djava.awt.headless=true", "-cp", IJ_JAR])
+        .arg(root().join("tests/tools/ImageJProbe.java"))
+        .arg(path)
+        .output()
+        .expect("java runs");
+    assert!(
+        out.status.success(),
+        "ImageJ on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn corrected(dir: &Path, extra: &[&str], output: &str) -> PathBuf {
+    let sample = root().join("fixtures/sample");
+    let (flat, dark, stack) = (
+        sample.join("flat.tif"),
+        sample.join("dark.tif"),
+        sample.join("stack.tif"),
+    );
+    let mut args = vec![
+        "background-correct",
+        "-q",
+        "--flat",
+        flat.to_str().expect("utf-8"),
+    ];
+    args.extend([
+        "--dark",
+        dark.to_str().expect("utf-8"),
+        stack.to_str().expect("utf-8"),
+        "-o",
+        output,
+    ]);
+    args.extend(extra);
+    imfilter(dir, &args);
+    dir.join(output)
+}
+
+#[test]
+fn uncompressed_stack_maps_in_tifffile_passes_libtiff_and_opens_in_imagej() {
+    if !tools_present("uncompressed") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = corrected(dir.path(), &[], "out.tif");
+    let reference = root().join("fixtures/expected/bc_mean.tif");
+    let t = tifffile(&out, Some(&reference));
+    assert_eq!(t["shape"], serde_json::json!([12, 45, 67]));
+    assert_eq!(t["dtype"], "float32");
+    assert_eq!(
+        t["memmap_shape"],
+        serde_json::json!([12, 45, 67]),
+        "tifffile.memmap maps it"
+    );
+    assert_eq!(t["is_imagej"], true);
+    assert_eq!(t["equal"], true);
+    assert_libtiff_clean(&out);
+    let ij = imagej(&out);
+    assert!(
+        ij.starts_with("slices=12 bits=32 width=67 height=45"),
+        "{ij}"
+    );
+}
+
+#[test]
+fn compressed_outputs_read_the_same_in_tifffile_libtiff_and_imagej() {
+    if !tools_present("compressed") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reference = root().join("fixtures/expected/bc_mean.tif");
+    for (flag, code) in [("lzw", 5), ("deflate", 8), ("zstd", 50000)] {
+        let out = corrected(dir.path(), &["--compress", flag], &format!("{flag}.tif"));
+        let t = tifffile(&out, Some(&reference));
+        assert_eq!(t["compression"], code);
+        assert_eq!(t["equal"], true, "{flag}");
+        assert_libtiff_clean(&out);
+        if flag != "zstd" {
+            // ImageJ 1.x reads LZW and Deflate, not ZSTD.
+            let ij = imagej(&out);
+            assert!(ij.starts_with("slices=12 bits=32"), "{flag}: {ij}");
+        }
+    }
+}
+
+#[test]
+fn one_file_per_image_outputs_open_everywhere() {
+    if !tools_present("directory") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = corrected(dir.path(), &[], "split/");
+    let page = out.join("stack_000011.tif");
+    let t = tifffile(&page, None);
+    assert_eq!(t["shape"], serde_json::json!([45, 67]));
+    assert_libtiff_clean(&page);
+    assert!(imagej(&page).starts_with("slices=1 bits=32 width=67 height=45"));
+}
+
+#[test]
+fn past_4_gib_bigtiff_and_the_imagej_form_are_read_by_tifffile() {
+    if !tools_present("big") {
+        return;
+    }
+    use imfilter::pixel::DType;
+    use imfilter::stack::PageFormat;
+    use imfilter::stack::write::{Layout, WriteOptions};
+    let dir = tempfile::tempdir().expect("temp dir");
+    for imagej in [false, true] {
+        let path = dir.path().join(format!("big_{imagej}.tif"));
+        let format = PageFormat {
+            width: 2048,
+            height: 2048,
+            dtype: DType::F32,
+        };
+        let options = WriteOptions {
+            software: "imfilter test".into(),
+            imagej,
+            ..WriteOptions::default()
+        };
+        let layout = Layout::new(300, format, &options);
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(layout.file_len).expect("sparse");
+        layout.write_metadata(&file).expect("metadata");
+        let t = tifffile(&path, None);
+        assert_eq!(
+            t["shape"],
+            serde_json::json!([300, 2048, 2048]),
+            "imagej={imagej}"
+        );
+        assert_eq!(t["is_bigtiff"], !imagej);
+        assert_eq!(t["is_imagej"], true);
+        assert_eq!(t["memmap_shape"], serde_json::json!([300, 2048, 2048]));
+        if !imagej {
+            assert_libtiff_clean(&path);
+        }
+    }
+}
