@@ -100,3 +100,24 @@ fn stdin_without_o_is_a_clear_error() {
         .code(1);
     assert_one_line_error(&a.get_output().stderr, &["stdin", "needs -o"]);
 }
+
+#[test]
+fn stdout_on_a_terminal_is_refused() {
+    // util-linux's `script` gives the command a pseudo-terminal as stdout.
+    let s = Scratch::new();
+    let bin = assert_cmd::cargo::cargo_bin!("imfilter")
+        .display()
+        .to_string();
+    let inner = format!("{bin} background-correct --flat sample/flat.tif sample/stack.tif -o -");
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .current_dir(s.dir.path())
+        .output()
+        .expect("util-linux script runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("imfilter: error: -o -: stdout is a terminal"),
+        "{text}"
+    );
+}
