@@ -44,6 +44,18 @@ pub enum Command {
     )]
     BackgroundCorrect(BackgroundArgs),
 
+    /// Median filter of each image (same result as scipy.ndimage.median_filter)
+    #[command(
+        after_help = "Example:\n  imfilter median --size 5 --mode nearest Tomo/ -o Tomo_median/"
+    )]
+    Median(MedianArgs),
+
+    /// Replace bright and/or dark outliers with their local median
+    #[command(
+        after_help = "Example:\n  imfilter remove-outliers --size 3 --threshold 500 stack.tif -o clean.tif"
+    )]
+    RemoveOutliers(OutlierArgs),
+
     /// Describe a TIFF file or directory: pages, shape, type, layout
     Info(InfoArgs),
 }
@@ -102,6 +114,51 @@ pub struct BackgroundArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MedianArgs {
+    #[command(flatten)]
+    pub io: IoArgs,
+
+    /// Window width and height in pixels: odd, at least 3
+    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
+    pub size: usize,
+
+    /// Border rule, as scipy.ndimage: reflect (d c b a | a b c d | d c b a), mirror
+    /// (d c b | a b c d | c b a), nearest (a a a | a b c d | d d d), constant (cval), wrap
+    #[arg(long, default_value = "reflect", value_parser = parse_border_mode)]
+    pub mode: crate::filters::median::BorderMode,
+
+    /// Value outside the image for --mode constant
+    #[arg(long, default_value_t = 0.0, value_name = "V")]
+    pub cval: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct OutlierArgs {
+    #[command(flatten)]
+    pub io: IoArgs,
+
+    /// Median window width and height in pixels: odd, at least 3
+    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
+    pub size: usize,
+
+    /// A pixel further than this from its local median is replaced by the median
+    #[arg(long, value_name = "T")]
+    pub threshold: f64,
+
+    /// Replace pixels brighter than the median by more than the threshold (default)
+    #[arg(long, group = "kind")]
+    pub bright: bool,
+
+    /// Replace pixels darker than the median by more than the threshold
+    #[arg(long, group = "kind")]
+    pub dark: bool,
+
+    /// Replace both
+    #[arg(long, group = "kind")]
+    pub both: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InfoArgs {
     /// A TIFF file or a directory of TIFF files
     pub path: PathBuf,
@@ -109,4 +166,18 @@ pub struct InfoArgs {
     /// One JSON object on stdout, for programs
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_window_size(s: &str) -> Result<usize, String> {
+    let allowed = "the window size must be an odd whole number of at least 3 (3, 5, 7, …)";
+    match s.parse::<i64>() {
+        Ok(k) if k >= 3 && k % 2 == 1 => Ok(k as usize),
+        Ok(k) => Err(format!("{k}: {allowed}")),
+        Err(_) => Err(format!("'{s}' is not a number: {allowed}")),
+    }
+}
+
+fn parse_border_mode(s: &str) -> Result<crate::filters::median::BorderMode, String> {
+    crate::filters::median::BorderMode::parse(s)
+        .ok_or_else(|| format!("'{s}': expected one of reflect, nearest, mirror, constant, wrap"))
 }

@@ -8,6 +8,9 @@ use anyhow::{Context, Result};
 use crate::cli::{Cli, Command};
 use crate::filters::Filter;
 use crate::filters::background::BackgroundCorrect;
+use crate::filters::median::MedianParams;
+use crate::filters::neighbourhood::{Median, RemoveOutliers};
+use crate::filters::outliers::{OutlierKind, OutlierParams};
 use crate::history;
 use crate::interrupt;
 use crate::job::{self, Job};
@@ -44,6 +47,27 @@ pub fn run(cli: Cli) -> Result<()> {
                 .map(Path::to_path_buf)
                 .collect();
             execute(&filter, &job_for(&args.io), &references)
+        }
+        Command::Median(args) => {
+            let params = MedianParams {
+                size: args.size,
+                mode: args.mode,
+                cval: args.cval,
+            };
+            execute(&Median(params), &job_for(&args.io), &[])
+        }
+        Command::RemoveOutliers(args) => {
+            let kind = match (args.dark, args.both) {
+                (_, true) => OutlierKind::Both,
+                (true, false) => OutlierKind::Dark,
+                (false, false) => OutlierKind::Bright,
+            };
+            let params = OutlierParams {
+                size: args.size,
+                threshold: args.threshold,
+                kind,
+            };
+            execute(&RemoveOutliers(params), &job_for(&args.io), &[])
         }
     }
 }

@@ -46,7 +46,10 @@ fn past_4_gib_the_output_is_bigtiff_and_reads_back_every_page() {
 fn with_imagej_it_is_classic_with_one_directory_and_still_reads_every_page() {
     let (_dir, path, layout) = sparse(true);
     assert!(!layout.bigtiff && layout.first_directory_only);
-    assert_eq!(std::fs::metadata(&path).expect("stat").len(), layout.file_len);
+    assert_eq!(
+        std::fs::metadata(&path).expect("stat").len(),
+        layout.file_len
+    );
     let stack = Stack::open(&path).expect("opens");
     assert_eq!(
         stack.len(),

@@ -4,6 +4,7 @@
 
 pub mod background;
 pub mod median;
+pub mod neighbourhood;
 pub mod outliers;
 
 use anyhow::Result;

@@ -20,7 +20,10 @@ fn sparse_stack(path: &Path, pages: usize, side: usize) {
         height: side,
         dtype: DType::U16,
     };
-    let options = WriteOptions { software: "imfilter test".into(), ..WriteOptions::default() };
+    let options = WriteOptions {
+        software: "imfilter test".into(),
+        ..WriteOptions::default()
+    };
     let layout = Layout::new(pages, format, &options);
     let file = File::create(path).expect("create");
     file.set_len(layout.file_len).expect("size");

@@ -1,0 +1,37 @@
+//! What both targets share: the fuzz input as a file path, without touching the disk.
+//!
+//! `Stack::open` and `Info::of` take a path (they map the file), so each input is written to
+//! an anonymous in-memory file (memfd) and opened through `/proc/self/fd/N`: no temporary file
+//! is ever left behind, even when the fuzzer is killed.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+struct Memfd {
+    file: File,
+    path: PathBuf,
+}
+
+static MEMFD: OnceLock<Memfd> = OnceLock::new();
+
+/// A path whose file holds exactly `data`.
+pub fn as_file(data: &[u8]) -> PathBuf {
+    let memfd = MEMFD.get_or_init(|| {
+        // SAFETY: memfd_create takes a NUL-terminated name and returns a new descriptor,
+        // which `File` then owns.
+        let fd = unsafe { libc::memfd_create(c"imfilter-fuzz".as_ptr(), 0) };
+        assert!(fd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+        Memfd {
+            file: unsafe { File::from_raw_fd(fd) },
+            path: PathBuf::from(format!("/proc/self/fd/{fd}")),
+        }
+    });
+    let mut file = &memfd.file;
+    file.set_len(0).expect("memfd truncate");
+    std::os::unix::fs::FileExt::write_all_at(file, data, 0).expect("memfd write");
+    file.flush().expect("memfd flush");
+    memfd.path.clone()
+}
