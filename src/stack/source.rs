@@ -108,6 +108,10 @@ impl RawPage {
     }
 }
 
+/// The most a compressed page may decode to, per stored byte (ZSTD's run-length blocks reach
+/// about this; Deflate 1032, PackBits 64, LZW a few thousand).
+const MAX_EXPANSION: u64 = 32768;
+
 /// The input path that means standard input.
 pub const STDIN: &str = "-";
 
@@ -156,9 +160,24 @@ impl Source {
         let parsed =
             TiffFile::parse(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let mut pages = Vec::with_capacity(parsed.directories.len());
+        // Honest pages never share pixel data, so their strip tables and stored bytes together
+        // fit in the file; a file whose pages all point at one block would otherwise cost
+        // memory and time per page far beyond its size.
+        let (mut table_bytes, mut stored_bytes) = (0u64, 0u64);
         for (index, dir) in parsed.directories.iter().enumerate() {
             let page = read_page(&parsed, dir, meta.len())
                 .map_err(|e| anyhow!("{}: page {index}: {e}", path.display()))?;
+            table_bytes = table_bytes.saturating_add(8 * page.chunks.len() as u64);
+            stored_bytes = page
+                .chunks
+                .iter()
+                .fold(stored_bytes, |t, c| t.saturating_add(c.1));
+            if table_bytes > meta.len() || stored_bytes > meta.len() {
+                bail!(
+                    "{}: page {index}: corrupt TIFF: pages share pixel data",
+                    path.display()
+                );
+            }
             pages.push(page);
         }
         let first = &parsed.directories[0];
@@ -298,6 +317,22 @@ fn read_page(
         if offset.checked_add(count).is_none_or(|end| end > file_len) {
             return Err(format!(
                 "pixel data is truncated: {count} bytes at offset {offset}, but the file has {file_len} bytes"
+            ));
+        }
+    }
+    if page.dtype().is_ok() {
+        let Some(bytes) = page.pixel_bytes() else {
+            return Err(format!(
+                "image of {}x{} pixels is too large",
+                page.width, page.height
+            ));
+        };
+        // No allocation beyond what the file can back: a compressed page can't decode to more
+        // than its codec's maximum expansion of the bytes stored for it.
+        let stored: u64 = page.chunks.iter().map(|c| c.1).fold(0, u64::saturating_add);
+        if page.compression != 1 && bytes > stored.saturating_mul(MAX_EXPANSION) {
+            return Err(format!(
+                "corrupt TIFF: {bytes} bytes of pixels cannot come from {stored} compressed bytes"
             ));
         }
     }
