@@ -67,6 +67,7 @@ pub fn write(output: &Path, history: &Value) -> Result<()> {
         .unwrap_or_default();
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}.imfilter-"))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)
         .with_context(|| format!("{}: cannot write the history", path.display()))?;
     serde_json::to_writer_pretty(&mut temp, history)?;

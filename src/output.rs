@@ -8,6 +8,7 @@
 
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -148,6 +149,7 @@ impl PendingOutput {
                     let parent = parent_dir(dir)?;
                     let temp_dir = tempfile::Builder::new()
                         .prefix(&temp_prefix(dir))
+                        .permissions(fs::Permissions::from_mode(0o777))
                         .tempdir_in(&parent)
                         .with_context(|| {
                             format!("{}: cannot create a directory there", parent.display())
@@ -223,6 +225,10 @@ impl PendingOutput {
             let temp = f
                 .temp
                 .expect("invariant: files outside a new directory are temporary");
+            // A replaced file (--force, --in-place) keeps its mode: colleagues keep access.
+            if let Ok(old) = fs::metadata(&f.final_path) {
+                let _ = fs::set_permissions(temp.path(), old.permissions());
+            }
             let persisted = if self.overwrite {
                 temp.persist(&f.final_path).map(drop).map_err(|e| e.error)
             } else {
@@ -341,6 +347,7 @@ fn temp_prefix(path: &Path) -> String {
 fn temp_file_in(dir: &Path, final_path: &Path) -> Result<NamedTempFile> {
     tempfile::Builder::new()
         .prefix(&temp_prefix(final_path))
+        .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(|e| anyhow!("{}: cannot create the output: {e}", final_path.display()))
 }

@@ -1080,7 +1080,7 @@ fn two_writers_to_one_output_leave_one_whole_result() {
 // File modes: a result must be as readable as any file the user creates.
 
 #[test]
-#[ignore = "bug: outputs are created 0600/0700 whatever the umask, and --in-place makes the input 0600"]
+
 fn bug_outputs_follow_the_umask_and_in_place_keeps_the_input_mode() {
     // Found while measuring promise 8: every output is the tempfile crate's 0600 temporary
     // renamed into place, and a new output directory its 0700 one. On shared beamline storage
