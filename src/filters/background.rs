@@ -42,18 +42,31 @@ impl Reference {
     /// Combines every page of `stack` per pixel. Means and medians are taken in f64 and
     /// rounded once to f32, which is what numpy does for integer detector images.
     pub fn combine(stack: &Stack, average: Average) -> Result<Reference> {
-        let pages = stack.all_pages_f32()?;
-        let n = pages.len();
+        let n = stack.len();
         let len = stack.format.pixels();
         let mut pixels = vec![0f32; len];
         match average {
             Average::Mean => {
-                for (i, out) in pixels.iter_mut().enumerate() {
-                    let sum: f64 = pages.iter().map(|p| f64::from(p[i])).sum();
+                // Page by page: one page in memory at a time, and sequential access.
+                let mut sums = vec![0f64; len];
+                let mut page = Vec::new();
+                for i in 0..n {
+                    stack.page_f32(i, &mut page)?;
+                    sums.iter_mut()
+                        .zip(&page)
+                        .for_each(|(s, &v)| *s += f64::from(v));
+                }
+                for (out, sum) in pixels.iter_mut().zip(sums) {
                     *out = (sum / n as f64) as f32;
                 }
             }
             Average::Median => {
+                let pages = (0..n)
+                    .map(|i| {
+                        let mut page = Vec::new();
+                        stack.page_f32(i, &mut page).map(|()| page)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
                 let mut column = vec![0f64; n];
                 for (i, out) in pixels.iter_mut().enumerate() {
                     column
@@ -129,12 +142,11 @@ impl BackgroundCorrect {
             .zip(&dark)
             .map(|(&f, &d)| clamp_denominator(f - d))
             .collect();
-        let references = vec![("flat", PathBuf::new(), (flat.width, flat.height))];
         BackgroundCorrect {
             dark,
             denominator,
             cutoff,
-            references,
+            references: Vec::new(),
             parameters: serde_json::Value::Null,
         }
     }

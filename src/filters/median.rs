@@ -1570,7 +1570,7 @@ mod tests {
     #[test]
     fn net5_selects_the_median() {
         for v in sorted_01_columns(5) {
-            let mut a: [u8; 25] = v.clone().try_into().unwrap();
+            let mut a: [u8; 25] = v.clone().try_into().expect("25 values");
             net5(&mut a);
             assert_eq!(a[4], median01(&v), "{v:?}");
         }

@@ -201,13 +201,14 @@ impl Stack {
         Ok(scratch)
     }
 
-    /// Every page as f32, for the small stacks of flats and darks that are held in memory.
-    pub fn all_pages_f32(&self) -> Result<Vec<Vec<f32>>> {
+    /// Page `index` converted to f32 into `out`, for flats and darks.
+    pub fn page_f32(&self, index: usize, out: &mut Vec<f32>) -> Result<()> {
         crate::with_pixel_type!(self.format.dtype, T => {
             let mut scratch = Vec::new();
-            (0..self.len())
-                .map(|i| Ok(self.page::<T>(i, &mut scratch)?.iter().map(|v| v.to_f32()).collect()))
-                .collect()
+            let page = self.page::<T>(index, &mut scratch)?;
+            out.clear();
+            out.extend(page.iter().map(|v| v.to_f32()));
+            Ok(())
         })
     }
 }
