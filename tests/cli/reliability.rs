@@ -707,8 +707,8 @@ fn bug_strip_tables_shared_by_many_pages() {
 
 fn bug_flat_pages_sharing_their_pixels() {
     // Found while writing these tests: 2000 directories pointing at the same 512 x 512 uint8
-    // pixels. Flats for a median are held in memory as float32, one vector per page
-    // `all_pages_f32`): a 485 KB flat makes background-correct allocate 2 GB. Refusing
+    // pixels. Flats for a median are held in memory as float32, one vector per page:
+    // a 485 KB flat makes background-correct allocate 2 GB. Refusing
     // pages whose pixels overlap (the sum of all pages' strip bytes can't exceed the file)
     // bounds it; so would combining the mean page by page.
     let mut t = Tiff::classic();
