@@ -6,165 +6,102 @@ fn expected(name: &str) -> std::path::PathBuf {
     fixtures().join("expected").join(name)
 }
 
-#[test]
-fn sample_stack_matches_numpy() {
+/// `background-correct ARGS -o out.tif` in a fresh scratch copy of the sample, compared with
+/// the numpy reference `expected`.
+fn corrects_like_numpy(args: &[&str], expected_name: &str) {
     let s = Scratch::new();
     s.imfilter()
-        .args([
-            "background-correct",
-            "--flat",
-            "sample/flat.tif",
-            "--dark",
-            "sample/dark.tif",
-        ])
-        .args(["sample/stack.tif", "-o", "out.tif"])
+        .arg("background-correct")
+        .args(args)
+        .args(["-o", "out.tif"])
         .assert()
         .success();
-    assert_matches_reference(&s.path("out.tif"), &expected("bc_mean.tif"));
+    assert_matches_reference(&s.path("out.tif"), &expected(expected_name));
+}
+
+const FLAT_DARK: [&str; 4] = ["--flat", "sample/flat.tif", "--dark", "sample/dark.tif"];
+
+#[test]
+fn sample_stack_matches_numpy() {
+    corrects_like_numpy(
+        &[&FLAT_DARK[..], &["sample/stack.tif"]].concat(),
+        "bc_mean.tif",
+    );
 }
 
 #[test]
 fn median_of_flats_and_darks_matches_numpy() {
-    let s = Scratch::new();
-    s.imfilter()
-        .args([
-            "background-correct",
-            "--average",
-            "median",
-            "--flat",
-            "sample/flat.tif",
-        ])
-        .args([
-            "--dark",
-            "sample/dark.tif",
-            "sample/stack.tif",
-            "-o",
-            "out.tif",
-        ])
-        .assert()
-        .success();
-    assert_matches_reference(&s.path("out.tif"), &expected("bc_median.tif"));
+    let args = [
+        &["--average", "median"],
+        &FLAT_DARK[..],
+        &["sample/stack.tif"],
+    ]
+    .concat();
+    corrects_like_numpy(&args, "bc_median.tif");
 }
 
 #[test]
 fn without_dark_the_dark_is_zero() {
-    let s = Scratch::new();
-    s.imfilter()
-        .args([
-            "background-correct",
-            "--flat",
-            "sample/flat.tif",
-            "sample/stack.tif",
-            "-o",
-            "out.tif",
-        ])
-        .assert()
-        .success();
-    assert_matches_reference(&s.path("out.tif"), &expected("bc_nodark.tif"));
+    corrects_like_numpy(
+        &["--flat", "sample/flat.tif", "sample/stack.tif"],
+        "bc_nodark.tif",
+    );
 }
 
 #[test]
 fn cutoff_clips_above() {
-    let s = Scratch::new();
-    s.imfilter()
-        .args([
-            "background-correct",
-            "--flat",
-            "sample/flat.tif",
-            "--dark",
-            "sample/dark.tif",
-        ])
-        .args(["--cutoff", "1.05", "sample/stack.tif", "-o", "out.tif"])
-        .assert()
-        .success();
-    assert_matches_reference(&s.path("out.tif"), &expected("bc_cutoff.tif"));
+    let args = [&FLAT_DARK[..], &["--cutoff", "1.05", "sample/stack.tif"]].concat();
+    corrects_like_numpy(&args, "bc_cutoff.tif");
 }
 
 #[test]
 fn directories_in_natural_order_give_the_same_result_as_files() {
-    let s = Scratch::new();
-    s.imfilter()
-        .args([
-            "background-correct",
-            "--flat",
-            "sample/Flat_Before/",
-            "--dark",
-            "sample/Dark_Before",
-        ])
-        .args(["sample/Tomo/", "-o", "out.tif"])
-        .assert()
-        .success();
-    assert_matches_reference(&s.path("out.tif"), &expected("bc_mean.tif"));
+    let args = [
+        "--flat",
+        "sample/Flat_Before/",
+        "--dark",
+        "sample/Dark_Before",
+        "sample/Tomo/",
+    ];
+    corrects_like_numpy(&args, "bc_mean.tif");
 }
 
 #[test]
 fn repeated_flat_paths_are_pooled() {
-    let s = Scratch::new();
-    let flats = [
-        "sample/Flat_Before/flat_1.tif",
-        "sample/Flat_Before/flat_2.tif",
-        "sample/Flat_Before/flat_3.tif",
-    ];
-    let mut cmd = s.imfilter();
-    cmd.arg("background-correct");
-    for f in flats {
-        cmd.args(["--flat", f]);
+    let mut args = Vec::new();
+    for i in 1..=3 {
+        args.push("--flat".to_string());
+        args.push(format!("sample/Flat_Before/flat_{i}.tif"));
     }
-    cmd.args([
-        "--dark",
-        "sample/dark.tif",
-        "sample/stack.tif",
-        "-o",
-        "out.tif",
-    ])
-    .assert()
-    .success();
-    assert_matches_reference(&s.path("out.tif"), &expected("bc_mean.tif"));
+    args.extend(["--dark", "sample/dark.tif", "sample/stack.tif"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    corrects_like_numpy(&args, "bc_mean.tif");
+}
+
+/// `fixtures/variants/stack_NAME.tif`, as an absolute path string.
+fn variant(name: &str) -> String {
+    let path = fixtures()
+        .join("variants")
+        .join(format!("stack_{name}.tif"));
+    path.to_str().expect("utf-8 path").to_string()
 }
 
 #[test]
 fn stacks_written_other_ways_give_the_same_result() {
-    for variant in ["bigendian", "bigtiff", "rowsperstrip1", "imagej"] {
-        let s = Scratch::new();
-        let input = fixtures()
-            .join("variants")
-            .join(format!("stack_{variant}.tif"));
-        s.imfilter()
-            .args([
-                "background-correct",
-                "--flat",
-                "sample/flat.tif",
-                "--dark",
-                "sample/dark.tif",
-            ])
-            .arg(&input)
-            .args(["-o", "out.tif"])
-            .assert()
-            .success();
-        assert_matches_reference(&s.path("out.tif"), &expected("bc_mean.tif"));
+    for name in ["bigendian", "bigtiff", "rowsperstrip1", "imagej"] {
+        corrects_like_numpy(
+            &[&FLAT_DARK[..], &[variant(name).as_str()]].concat(),
+            "bc_mean.tif",
+        );
     }
 }
 
 #[test]
 fn every_sample_type_is_corrected_in_float32() {
     for dtype in ["uint8", "uint32", "int16", "int32", "float32", "float64"] {
-        let s = Scratch::new();
-        let input = fixtures()
-            .join("variants")
-            .join(format!("stack_{dtype}.tif"));
-        s.imfilter()
-            .args([
-                "background-correct",
-                "--flat",
-                "sample/flat.tif",
-                "--dark",
-                "sample/dark.tif",
-            ])
-            .arg(&input)
-            .args(["-o", "out.tif"])
-            .assert()
-            .success();
-        assert_matches_reference(&s.path("out.tif"), &expected(&format!("bc_{dtype}.tif")));
+        let input = variant(dtype);
+        let args = [&FLAT_DARK[..], &[input.as_str()]].concat();
+        corrects_like_numpy(&args, &format!("bc_{dtype}.tif"));
     }
 }
 
