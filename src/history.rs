@@ -54,8 +54,20 @@ pub fn extended(input: &Path, this_run: Value) -> Value {
     json!({ "operation_history": runs })
 }
 
-/// Writes `history` beside `output`, atomically like the result itself.
-pub fn write(output: &Path, history: &Value) -> Result<()> {
+/// A history written and synced beside the result under a temporary name, waiting for the
+/// result to be committed. Dropping it removes the temporary file.
+pub struct PendingSidecar {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+/// Writes `history` for a result at `output` under a temporary name in the same directory.
+///
+/// Done before the result is committed, so that a full disk or an unwritable sidecar is an
+/// error while nothing has changed at the output path, and so that after the result's rename
+/// only one more rename is left (a kill between the two leaves the result with its previous
+/// sidecar, or none; the new history waits in `.NAME.json.imfilter-XXXXXX`).
+pub fn prepare(output: &Path, history: &Value) -> Result<PendingSidecar> {
     let path = sidecar_path(output);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -65,17 +77,28 @@ pub fn write(output: &Path, history: &Value) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let cannot = || format!("{}: cannot write the history", path.display());
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}.imfilter-"))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)
-        .with_context(|| format!("{}: cannot write the history", path.display()))?;
-    serde_json::to_writer_pretty(&mut temp, history)?;
-    temp.write_all(b"\n")?;
-    temp.persist(&path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("{}: cannot write the history", path.display()))?;
-    Ok(())
+        .with_context(cannot)?;
+    serde_json::to_writer_pretty(&mut temp, history).with_context(cannot)?;
+    temp.write_all(b"\n").with_context(cannot)?;
+    temp.as_file().sync_all().with_context(cannot)?;
+    Ok(PendingSidecar { temp, path })
+}
+
+impl PendingSidecar {
+    /// Moves the history into place, replacing the sidecar of whatever was there before.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.temp
+            .persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("{}: cannot write the history", path.display()))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -107,14 +107,16 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
     pool.install(|| filter.run(&stack, &mut output, &progress))?;
     progress.finish();
     interrupt::check()?;
+    let sidecar = match &destination {
+        Destination::Stdout => None,
+        to => {
+            let this_run = history::entry(filter.name(), filter.parameters(), &job.input);
+            let history = history::extended(&job.input, this_run);
+            Some(history::prepare(to.display_path(), &history)?)
+        }
+    };
     pool.install(|| output.commit())?;
-    if destination != Destination::Stdout {
-        let this_run = history::entry(filter.name(), filter.parameters(), &job.input);
-        history::write(
-            destination.display_path(),
-            &history::extended(&job.input, this_run),
-        )?;
-    }
+    sidecar.map(history::PendingSidecar::commit).transpose()?;
 
     if !job.quiet {
         let seconds = progress.elapsed().as_secs_f64();
