@@ -80,6 +80,12 @@ pub struct IoArgs {
     #[arg(long, conflicts_with = "output")]
     pub in_place: bool,
 
+    /// Do not wait for the result to reach the disk before moving it into place. Faster where
+    /// the disk is slower than the filter, but a power cut in the following half minute or so
+    /// can leave a complete-looking result with missing pixels: for scratch results only
+    #[arg(long, conflicts_with = "in_place")]
+    pub no_sync: bool,
+
     /// Past 4 GiB, write ImageJ's classic TIFF form (read by ImageJ and tifffile) instead of
     /// BigTIFF (read by everything else); uint8, uint16 and float32 results only
     #[arg(long)]

@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use anyhow::{Result, bail};
 
 use crate::cli::IoArgs;
-use crate::output::Destination;
+use crate::output::{Destination, Durability};
 use crate::pixel::DType;
 use crate::progress::ProgressMode;
 use crate::stack::write::Compression;
@@ -36,6 +36,7 @@ pub struct Job {
     pub force: bool,
     pub imagej: bool,
     pub compression: Compression,
+    pub durability: Durability,
     pub threads: Option<usize>,
     pub progress: ProgressMode,
     pub quiet: bool,
@@ -54,6 +55,11 @@ impl Job {
             force: io.force,
             imagej: io.imagej,
             compression: io.compress,
+            durability: if io.no_sync {
+                Durability::NoWait
+            } else {
+                Durability::WaitForDisk
+            },
             threads: threads.map(usize::from),
             progress: if quiet { ProgressMode::None } else { progress },
             quiet,

@@ -115,7 +115,7 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
             Some(history::prepare(to.display_path(), &history)?)
         }
     };
-    pool.install(|| output.commit())?;
+    pool.install(|| output.commit(job.durability))?;
     sidecar.map(history::PendingSidecar::commit).transpose()?;
 
     if !job.quiet {

@@ -82,11 +82,6 @@ impl WriteMap {
     pub fn bytes(&self) -> &[u8] {
         &self.map
     }
-
-    /// Writes dirty pages back to the file (msync) and waits for it.
-    pub fn flush(&self) -> io::Result<()> {
-        self.map.flush()
-    }
 }
 
 /// Reserves a file's blocks up to `len` bytes (invariant 2), so a full disk or a file-size

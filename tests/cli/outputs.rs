@@ -173,6 +173,57 @@ fn in_place_replaces_a_float32_input_with_the_result() {
 }
 
 #[test]
+fn no_sync_writes_the_same_result_for_files_and_directories() {
+    let s = Scratch::new();
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "out.tif", "--no-sync"])
+        .assert()
+        .success();
+    assert_matches_reference(&s.path("out.tif"), &expected_mean());
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "out_dir/", "--no-sync"])
+        .assert()
+        .success();
+    let (_, _, _, all) = read_stack(&expected_mean());
+    let page = 45 * 67;
+    for i in 0..12 {
+        let (_, _, _, v) = read_stack(&s.path(&format!("out_dir/stack_{i:06}.tif")));
+        assert_eq!(v, all[i * page..(i + 1) * page], "image {i}");
+    }
+    let leftovers: Vec<_> = s
+        .all_files()
+        .into_iter()
+        .filter(|n| n.contains(".imfilter-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+#[test]
+fn no_sync_is_refused_with_in_place() {
+    let s = Scratch::new();
+    fs::copy(
+        fixtures().join("variants/stack_float32.tif"),
+        s.path("f32.tif"),
+    )
+    .expect("copy");
+    let before = fs::read(s.path("f32.tif")).expect("read");
+    let a = s
+        .imfilter()
+        .args(BC)
+        .args(["f32.tif", "--in-place", "--no-sync"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("--no-sync") && stderr.contains("--in-place"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read(s.path("f32.tif")).expect("read"), before);
+}
+
+#[test]
 fn a_failed_run_leaves_no_output_and_no_temp_file() {
     // The output cannot be allocated under a 64 KiB file-size limit: imfilter must fail
     // before computing anything and clean up.
