@@ -37,13 +37,12 @@ pub struct Job {
     pub imagej: bool,
     pub compression: Compression,
     pub durability: Durability,
-    pub threads: Option<usize>,
     pub progress: ProgressMode,
     pub quiet: bool,
 }
 
 impl Job {
-    pub fn new(io: &IoArgs, threads: Option<u16>, progress: ProgressMode, quiet: bool) -> Job {
+    pub fn new(io: &IoArgs, progress: ProgressMode, quiet: bool) -> Job {
         let output = match (&io.output, io.in_place) {
             (_, true) => OutputChoice::InPlace,
             (Some(p), false) => OutputChoice::Path(p.clone()),
@@ -60,7 +59,6 @@ impl Job {
             } else {
                 Durability::WaitForDisk
             },
-            threads: threads.map(usize::from),
             progress: if quiet { ProgressMode::None } else { progress },
             quiet,
         }

@@ -24,9 +24,19 @@ pub fn software() -> String {
     format!("imfilter {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line, all of it on one pool of `--threads` workers (flats and darks
+/// are combined in parallel too).
 pub fn run(cli: Cli) -> Result<()> {
-    let job_for = |io| Job::new(io, cli.threads, cli.progress, cli.quiet);
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = cli.threads {
+        pool = pool.num_threads(usize::from(n));
+    }
+    let pool = pool.build().context("cannot start worker threads")?;
+    pool.install(|| run_command(&cli))
+}
+
+fn run_command(cli: &Cli) -> Result<()> {
+    let job_for = |io| Job::new(io, cli.progress, cli.quiet);
     match &cli.command {
         Command::Info(args) => crate::info::print(&args.path, args.json),
         Command::BackgroundCorrect(args) => {
@@ -72,7 +82,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Runs `filter` over the job's input. `references` are further inputs (flats, darks) that
+/// Runs `filter` over the job's input, on the current rayon pool. `references` are further inputs (flats, darks) that
 /// must never be overwritten.
 pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result<()> {
     let stack = Stack::open(&job.input)?;
@@ -99,12 +109,7 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
     let mut output =
         PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
     let progress = Progress::new(job.progress, filter.name(), stack.len());
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = job.threads {
-        pool = pool.num_threads(n);
-    }
-    let pool = pool.build().context("cannot start worker threads")?;
-    pool.install(|| filter.run(&stack, &mut output, &progress))?;
+    filter.run(&stack, &mut output, &progress)?;
     progress.finish();
     interrupt::check()?;
     let sidecar = match &destination {
@@ -115,7 +120,7 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
             Some(history::prepare(to.display_path(), &history)?)
         }
     };
-    pool.install(|| output.commit(job.durability))?;
+    output.commit(job.durability)?;
     sidecar.map(history::PendingSidecar::commit).transpose()?;
 
     if !job.quiet {

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use rayon::prelude::*;
 
 use super::Filter;
 use crate::engine;
@@ -47,18 +48,28 @@ impl Reference {
         let mut pixels = vec![0f32; len];
         match average {
             Average::Mean => {
-                // Page by page: one page in memory at a time, and sequential access.
+                // Page by page (one decoded page in memory at a time, sequential reading),
+                // each page's sum split over the threads by pixel range: every pixel still
+                // adds its pages in order, so the result does not depend on the threads.
+                const BAND: usize = 1 << 16;
                 let mut sums = vec![0f64; len];
-                let mut page = Vec::new();
-                for i in 0..n {
-                    stack.page_f32(i, &mut page)?;
-                    sums.iter_mut()
-                        .zip(&page)
-                        .for_each(|(s, &v)| *s += f64::from(v));
-                }
-                for (out, sum) in pixels.iter_mut().zip(sums) {
-                    *out = (sum / n as f64) as f32;
-                }
+                with_pixel_type!(stack.format.dtype, T => {
+                    let mut scratch = Vec::new();
+                    for i in 0..n {
+                        let page = stack.page::<T>(i, &mut scratch)?;
+                        sums.par_chunks_mut(BAND)
+                            .zip(page.par_chunks(BAND))
+                            .for_each(|(sums, page)| {
+                                sums.iter_mut()
+                                    .zip(page)
+                                    .for_each(|(s, &v)| *s += f64::from(v.to_f32()));
+                            });
+                    }
+                });
+                pixels
+                    .par_iter_mut()
+                    .zip(sums.par_iter())
+                    .for_each(|(out, &sum)| *out = (sum / n as f64) as f32);
             }
             Average::Median => {
                 let pages = (0..n)
@@ -111,13 +122,18 @@ impl BackgroundCorrect {
     ) -> Result<Self> {
         let shape = |s: &Stack| (s.format.width, s.format.height);
         let mut references = vec![("flat", flat.0.path.clone(), shape(flat.0))];
-        let f = Reference::combine(flat.0, flat.1)?;
-        let d = match dark {
-            Some((stack, average)) => {
+        // Flats and darks are read side by side: each is mostly waiting on its own pages.
+        let (f, d) = rayon::join(
+            || Reference::combine(flat.0, flat.1),
+            || dark.map(|(stack, average)| Reference::combine(stack, average)),
+        );
+        let f = f?;
+        let d = match (dark, d.transpose()?) {
+            (Some((stack, _)), Some(d)) => {
                 references.push(("dark", stack.path.clone(), shape(stack)));
-                Reference::combine(stack, average)?.pixels
+                d.pixels
             }
-            None => vec![0.0; f.pixels.len()],
+            _ => vec![0.0; f.pixels.len()],
         };
         let files = |s: &Stack| {
             s.files()
