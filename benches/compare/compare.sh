@@ -14,7 +14,7 @@
 #   --pages N          projections in the main stack (default 64)
 #   --shape HxW        image size (default 2048x2048)
 #   --reps R           timed rounds of the background-correction section (default 5)
-#   --sections LIST    comma-separated subset of bg,dir,mem,median (default all)
+#   --sections LIST    comma-separated subset of bg,dir,decode,mem,median (default all)
 #   --threads N        "all threads" for imfilter and the peers (default: nproc)
 #   --scratch DIR      data and outputs (default /tmp/imfilter-compare); needs ~10 GB by default
 #   --imfilter BIN     use this binary instead of building one
@@ -27,7 +27,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-pages=64 shape=2048x2048 reps=5 reps_dir=3 reps_median=3 sections=bg,dir,mem,median
+pages=64 shape=2048x2048 reps=5 reps_dir=3 reps_median=3 sections=bg,dir,decode,mem,median
 threads="$(nproc)" scratch=/tmp/imfilter-compare imfilter="" install=1 clean=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -65,7 +65,7 @@ if ((install)); then
             || echo "compare.sh: apt-get failed; the peers it would have installed are skipped" >&2
     fi
     pip_missing=()
-    for mod in numpy:numpy tifffile:tifffile scipy:scipy cv2:opencv-python-headless numexpr:numexpr pyvips:pyvips; do
+    for mod in numpy:numpy tifffile:tifffile scipy:scipy cv2:opencv-python-headless numexpr:numexpr pyvips:pyvips imagecodecs:imagecodecs; do
         python3 -c "import ${mod%%:*}" 2>/dev/null || pip_missing+=("${mod#*:}")
     done
     if ((${#pip_missing[@]})); then
@@ -81,7 +81,7 @@ done
 
 # ------------------------------------------------------------------------------ data
 data="$scratch/data"
-data_version=2  # bump when the list of generated files below changes
+data_version=3  # bump when the list of generated files below changes
 stamp="v$data_version pages=$pages shape=$shape generator=$(sha256sum "$here/make_stack.py" | cut -c1-16)"
 if [[ -f "$data/.stamp" && "$(cat "$data/.stamp")" == "$stamp" ]]; then
     say "data: reusing $data ($stamp)"
@@ -98,6 +98,8 @@ else
     median_pages="$((pages / 8 > 0 ? pages / 8 : 1))"
     gen "$data" -n "$median_pages" --shape "$shape" --no-refs --name median_u16
     gen "$data" -n "$median_pages" --shape "$shape" --no-refs --name median_f32 --dtype float32
+    gen "$data" -n "$((pages / 4 > 0 ? pages / 4 : 1))" --shape "$shape" --no-refs --name deflate --compression deflate
+    gen "$data" -n "$((pages / 4 > 0 ? pages / 4 : 1))" --shape "$shape" --no-refs --name lzw --compression lzw
     gen "$data" -n 2 --shape 512x512 --no-refs --name crop_u16
     gen "$data" -n 2 --shape 512x512 --no-refs --name crop_f32 --dtype float32
     echo "$stamp" > "$data/.stamp"

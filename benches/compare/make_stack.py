@@ -121,10 +121,10 @@ class Scene:
         return self._finish(self.offset.copy(), rng, hot=False)
 
 
-def write_multipage(path: str, pages, n: int, shape: tuple[int, int], dtype) -> None:
+def write_multipage(path: str, pages, n: int, shape: tuple[int, int], dtype, compression=None) -> None:
     tmp = path + ".part"
     with tifffile.TiffWriter(tmp, bigtiff=n * shape[0] * shape[1] * np.dtype(dtype).itemsize > 2**32 - 2**25) as tw:
-        tw.write(pages, shape=(n, *shape), dtype=dtype, photometric="minisblack")
+        tw.write(pages, shape=(n, *shape), dtype=dtype, photometric="minisblack", compression=compression)
     os.replace(tmp, path)
 
 
@@ -151,6 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cycle", type=int, default=0, help="compute only K images, repeat them")
     ap.add_argument("--no-refs", action="store_true", help="do not write flat.tif and dark.tif")
     ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--compression", choices=["none", "deflate", "lzw"], default="none",
+                    help="of the stack (LZW needs imagecodecs); flats and darks stay uncompressed")
     a = ap.parse_args(argv)
 
     h, w = (int(v) for v in a.shape.lower().split("x"))
@@ -171,7 +173,8 @@ def main(argv=None) -> int:
             yield img
 
     if a.layout in ("file", "both"):
-        write_multipage(os.path.join(a.outdir, a.name + ".tif"), projections(), a.n, (h, w), dtype)
+        compression = {"none": None, "deflate": "zlib", "lzw": "lzw"}[a.compression]
+        write_multipage(os.path.join(a.outdir, a.name + ".tif"), projections(), a.n, (h, w), dtype, compression)
     if a.layout in ("dir", "both"):
         write_directory(os.path.join(a.outdir, a.name), projections())
     if not a.no_refs:

@@ -3,7 +3,7 @@
 Called by compare.sh (which installs the peers, makes the data and builds imfilter); it can be
 run alone on data that compare.sh left in its scratch directory:
 
-    peers.py --data DIR --imfilter BIN [--reps 5] [--sections bg,dir,mem,median] [--json FILE]
+    peers.py --data DIR --imfilter BIN [--reps 5] [--sections bg,dir,decode,mem,median] [--json FILE]
 
 How every number is taken
   * Each case is a whole process (startup, reading, computing, writing, exit), launched from
@@ -257,9 +257,9 @@ def ratio_of(cases, tool_a, tool_b, work=None):
 # ----------------------------------------------------------------------------- sections
 
 
-def imfilter_bg(a, stack, out, threads, flat, dark):
+def imfilter_bg(a, stack, out, threads, flat, dark, *extra):
     return [a.imfilter, "background-correct", "-q", "-j", str(threads), "--flat", str(flat),
-            "--dark", str(dark), str(stack), "-o", str(out)]
+            "--dark", str(dark), str(stack), "-o", str(out), *extra]
 
 
 def shape_of(path: Path):
@@ -296,6 +296,8 @@ def section_bg(a, out_dir: Path) -> tuple[str, list[Case]]:
     cases = [
         Case("bg", work, "imfilter", imfilter_bg(a, stack, o, T, flat, dark), inputs, [o], px, str(T), ref=True),
         Case("bg", work, "imfilter", imfilter_bg(a, stack, o, 1, flat, dark), inputs, [o], px, "1"),
+        Case("bg", work, "imfilter --no-sync", imfilter_bg(a, stack, o, T, flat, dark, "--no-sync"), inputs, [o],
+             px, str(T), note="like every peer below: no fsync"),
         Case("bg", work, "cp (float32 file of the output's size)", ["cp", str(floor_src), str(o)], [floor_src], [o],
              px, "1", note="floor"),
         Case("bg", work, "dd conv=fsync (same copy, then fsync)",
@@ -320,10 +322,51 @@ def section_bg(a, out_dir: Path) -> tuple[str, list[Case]]:
     r = ratio_of(cases, "imfilter", "dd conv=fsync (same copy, then fsync)")
     if r:
         notes.append(f"imfilter -j{T} ÷ (copy + fsync) = **{r:.2f}**")
+    r = ratio_of(cases, "imfilter --no-sync", "cp (float32 file of the output's size)")
+    if r:
+        notes.append(f"imfilter --no-sync ÷ cp = **{r:.2f}**")
     r = ratio_of(cases, "tifffile+numpy", "imfilter")
     if r:
         notes.append(f"tifffile+numpy ÷ imfilter -j{T} = **{r:.2f}** (target ≥ 5)")
+    r = ratio_of(cases, "tifffile+numpy", "imfilter --no-sync")
+    if r:
+        notes.append(f"tifffile+numpy ÷ imfilter --no-sync = **{r:.2f}**")
     return text + "\n\n" + "; ".join(notes), cases
+
+
+def section_decode(a, out_dir: Path) -> tuple[str, list[Case]]:
+    """Compressed inputs: the same correction from Deflate and LZW stacks, 1 thread vs all."""
+    d = a.data
+    flat, dark = d / "flat.tif", d / "dark.tif"
+    o = out_dir / "decode_out.tif"
+    T = a.threads
+    cases, pairs = [], []
+    for kind in ("deflate", "lzw"):
+        stack = d / f"{kind}.tif"
+        if not stack.exists():
+            continue
+        n, h, w = shape_of(stack)
+        work = f"bg {n}×{h}×{w} u16 {kind} → f32"
+        px = n * h * w
+        # --no-sync: the disk is not what this section measures.
+        one = Case("decode", work, "imfilter --no-sync", imfilter_bg(a, stack, o, 1, flat, dark, "--no-sync"),
+                   [stack, flat, dark], [o], px, "1", ref=True)
+        all_ = Case("decode", work, "imfilter --no-sync", imfilter_bg(a, stack, o, T, flat, dark, "--no-sync"),
+                    [stack, flat, dark], [o], px, str(T))
+        peer = Case("decode", work, "tifffile+numpy",
+                    [PY, str(HERE / "bg_peer.py"), "tifffile+numpy", str(stack), str(flat), str(dark), str(o)],
+                    [stack, flat, dark], [o], px, "1")
+        cases += [one, all_, peer]
+        pairs.append((work, one, all_))
+    if not cases:
+        return "no compressed stacks in the data directory (regenerate with compare.sh)", cases
+    measure(cases, a.reps_dir)
+    notes = []
+    for work, one, all_ in pairs:
+        s1, sT = summary(one), summary(all_)
+        if s1 and sT:
+            notes.append(f"{work}: -j{T} is **{s1['median'] / sT['median']:.2f}×** -j1 (issue 6 target ≥ 1.8 on 2 cores)")
+    return table(cases, "time ÷ imfilter -j1") + "\n\n" + "; ".join(notes), cases
 
 
 def section_dir(a, out_dir: Path) -> tuple[str, list[Case]]:
@@ -456,7 +499,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="directory compare.sh filled")
     ap.add_argument("--imfilter", required=True, help="the imfilter binary")
-    ap.add_argument("--sections", default="bg,dir,mem,median")
+    ap.add_argument("--sections", default="bg,dir,decode,mem,median")
     ap.add_argument("--reps", type=int, default=5, help="timed rounds for bg (default 5)")
     ap.add_argument("--reps-dir", type=int, default=3)
     ap.add_argument("--reps-mem", type=int, default=1)
@@ -483,6 +526,7 @@ def main() -> int:
           flush=True)
     sections = {"bg": ("End-to-end background correction, file → file (files in the page cache)", section_bg),
                 "dir": ("Directory stacks (one file per image) vs one multi-page file, imfilter only", section_dir),
+                "decode": ("Compressed inputs decoded in parallel (background-correct --no-sync)", section_decode),
                 "mem": ("Memory vs stack size (background-correct, all threads)", section_mem),
                 "median": ("Median filter, file → file", section_median)}
     raw = dict(started=started, machine=machine(), version=version, sections={})
