@@ -1,10 +1,12 @@
 //! Stacks past 4 GiB, on sparse files: no gigabytes of RAM or disk needed.
 
-use std::fs::File;
+#[path = "common/sparse.rs"]
+mod sparse;
 
 use imfilter::pixel::DType;
-use imfilter::stack::write::{Layout, WriteOptions};
-use imfilter::stack::{PageFormat, Stack};
+use imfilter::stack::Stack;
+use imfilter::stack::write::Layout;
+use sparse::sparse_stack;
 
 /// 300 float32 pages of 2048²: 5 GB, past what classic TIFF offsets can address.
 const PAGES: usize = 300;
@@ -12,20 +14,7 @@ const PAGES: usize = 300;
 fn sparse(imagej: bool) -> (tempfile::TempDir, std::path::PathBuf, Layout) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("big.tif");
-    let format = PageFormat {
-        width: 2048,
-        height: 2048,
-        dtype: DType::F32,
-    };
-    let options = WriteOptions {
-        software: "imfilter test".into(),
-        imagej,
-        ..WriteOptions::default()
-    };
-    let layout = Layout::new(PAGES, format, &options);
-    let file = File::create(&path).expect("create");
-    file.set_len(layout.file_len).expect("sparse size");
-    layout.write_metadata(&file).expect("metadata");
+    let (_, layout) = sparse_stack(&path, PAGES, 2048, DType::F32, imagej);
     (dir, path, layout)
 }
 
@@ -63,7 +52,7 @@ fn with_imagej_it_is_classic_with_one_directory_and_still_reads_every_page() {
 #[test]
 fn an_imagej_file_shorter_than_images_n_is_refused() {
     let (_dir, path, layout) = sparse(true);
-    File::options()
+    std::fs::File::options()
         .write(true)
         .open(&path)
         .expect("open")

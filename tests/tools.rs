@@ -4,10 +4,14 @@
 //! These tools are not Rust: `.ci/run` installs them. Where they are missing and `CI` is not
 //! set, each test says so and returns, so a bare `cargo test` needs no Python or Java.
 
+#[path = "common/sparse.rs"]
+mod sparse;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use assert_cmd::cargo::cargo_bin;
+use sparse::sparse_stack;
 
 const IJ_JAR: &str = "/usr/share/java/ij.jar";
 
@@ -189,26 +193,10 @@ fn past_4_gib_bigtiff_and_the_imagej_form_are_read_by_tifffile() {
     if !tools_present("big") {
         return;
     }
-    use imfilter::pixel::DType;
-    use imfilter::stack::PageFormat;
-    use imfilter::stack::write::{Layout, WriteOptions};
     let dir = tempfile::tempdir().expect("temp dir");
     for imagej in [false, true] {
         let path = dir.path().join(format!("big_{imagej}.tif"));
-        let format = PageFormat {
-            width: 2048,
-            height: 2048,
-            dtype: DType::F32,
-        };
-        let options = WriteOptions {
-            software: "imfilter test".into(),
-            imagej,
-            ..WriteOptions::default()
-        };
-        let layout = Layout::new(300, format, &options);
-        let file = std::fs::File::create(&path).expect("create");
-        file.set_len(layout.file_len).expect("sparse");
-        layout.write_metadata(&file).expect("metadata");
+        sparse_stack(&path, 300, 2048, imfilter::pixel::DType::F32, imagej);
         let t = tifffile(&path, None);
         assert_eq!(
             t["shape"],

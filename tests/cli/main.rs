@@ -7,5 +7,7 @@ mod median;
 mod outputs;
 mod reliability;
 mod signals;
+#[path = "../common/sparse.rs"]
+mod sparse;
 mod streams;
 mod support;

@@ -17,9 +17,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use imfilter::pixel::DType;
-use imfilter::stack::PageFormat;
-use imfilter::stack::write::{Layout, WriteOptions};
 
+use crate::sparse::sparse_stack;
 use crate::support::{Scratch, assert_one_line_error};
 
 fn imfilter_bin() -> &'static Path {
@@ -749,19 +748,7 @@ fn bug_flat_pages_sharing_their_pixels() {
 /// A uint16 (or float32) stack in imfilter's own layout whose pixels are a pattern that
 /// depends on `seed`, so that results of different inputs differ in every page.
 fn patterned_stack(path: &Path, pages: usize, side: usize, dtype: DType, seed: u32) {
-    let format = PageFormat {
-        width: side,
-        height: side,
-        dtype,
-    };
-    let options = WriteOptions {
-        software: "imfilter test".into(),
-        ..WriteOptions::default()
-    };
-    let layout = Layout::new(pages, format, &options);
-    let file = File::create(path).expect("create");
-    file.set_len(layout.file_len).expect("size");
-    layout.write_metadata(&file).expect("write");
+    let (file, layout) = sparse_stack(path, pages, side, dtype, false);
     let n = pages * side * side;
     let values = (0..n as u32).map(|i| (i.wrapping_mul(2_654_435_761) ^ seed) % 4000 + 1);
     let bytes: Vec<u8> = match dtype {

@@ -1,39 +1,18 @@
 //! Ctrl-C and SIGTERM in the middle of a run: exit 130 / 143, nothing at the output path, no
 //! temporary file left, input untouched.
 
-use std::fs::File;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use imfilter::pixel::DType;
-use imfilter::stack::PageFormat;
-use imfilter::stack::write::{Layout, WriteOptions};
 
+use crate::sparse::sparse_stack;
 use crate::support::Scratch;
-
-/// A stack of zeros, written sparse with imfilter's own layout: big enough that correcting it
-/// takes seconds in a test build, cheap to create.
-fn sparse_stack(path: &Path, pages: usize, side: usize) {
-    let format = PageFormat {
-        width: side,
-        height: side,
-        dtype: DType::U16,
-    };
-    let options = WriteOptions {
-        software: "imfilter test".into(),
-        ..WriteOptions::default()
-    };
-    let layout = Layout::new(pages, format, &options);
-    let file = File::create(path).expect("create");
-    file.set_len(layout.file_len).expect("size");
-    layout.write_metadata(&file).expect("write");
-}
 
 fn stop_midway(signal: &str, expected_code: i32) {
     let s = Scratch::new();
-    sparse_stack(&s.path("big.tif"), 600, 512);
-    sparse_stack(&s.path("flat.tif"), 1, 512);
+    sparse_stack(&s.path("big.tif"), 600, 512, DType::U16, false);
+    sparse_stack(&s.path("flat.tif"), 1, 512, DType::U16, false);
     let before = std::fs::read(s.path("big.tif")).expect("read");
     let child = Command::new(assert_cmd::cargo::cargo_bin!("imfilter"))
         .args([
