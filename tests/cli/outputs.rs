@@ -164,11 +164,7 @@ fn in_place_replaces_a_float32_input_with_the_result() {
         &s.path("f32.tif"),
         &fixtures().join("expected/bc_float32.tif"),
     );
-    let leftovers: Vec<_> = s
-        .all_files()
-        .into_iter()
-        .filter(|n| n.contains(".imfilter-"))
-        .collect();
+    let leftovers = s.temp_files();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }
 
@@ -192,11 +188,7 @@ fn no_sync_writes_the_same_result_for_files_and_directories() {
         let (_, _, _, v) = read_stack(&s.path(&format!("out_dir/stack_{i:06}.tif")));
         assert_eq!(v, all[i * page..(i + 1) * page], "image {i}");
     }
-    let leftovers: Vec<_> = s
-        .all_files()
-        .into_iter()
-        .filter(|n| n.contains(".imfilter-"))
-        .collect();
+    let leftovers = s.temp_files();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }
 
@@ -330,11 +322,7 @@ fn compressed_outputs_hold_the_same_pixels() {
         let plain = fs::metadata(s.path(&out)).expect("stat").len();
         assert!(plain > 0);
     }
-    let leftovers: Vec<_> = s
-        .all_files()
-        .into_iter()
-        .filter(|n| n.contains(".imfilter-"))
-        .collect();
+    let leftovers = s.temp_files();
     assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
 }
 

@@ -240,13 +240,6 @@ fn new_files(dir: &Path, known: &BTreeSet<String>) -> Vec<String> {
         .collect()
 }
 
-fn temp_files(s: &Scratch) -> Vec<String> {
-    s.all_files()
-        .into_iter()
-        .filter(|n| n.contains(".imfilter-"))
-        .collect()
-}
-
 /// Runs `background-correct` on `file` as the input, then as the flat, then `info` on it:
 /// each must exit 1 with one line naming the file and containing every part of `what`, and
 /// leave no output or temporary file behind.
@@ -628,7 +621,7 @@ fn in_small_memory(bytes: &[u8], what: &[&str], may_succeed: bool) {
         assert_one_line_error(&out.stderr, &parts);
         assert!(!s.path("out.tif").exists());
     }
-    assert!(temp_files(&s).is_empty());
+    assert!(s.temp_files().is_empty());
 }
 
 #[test]
@@ -791,7 +784,7 @@ fn an_error_in_one_image_keeps_the_existing_output_and_removes_the_temporary_fil
         assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
         assert_one_line_error(&out.stderr, &["p_3.tif", "cannot decode"]);
         assert_eq!(fs::read(s.path("out.tif")).expect("read"), b"precious");
-        assert!(temp_files(&s).is_empty(), "left: {:?}", temp_files(&s));
+        assert!(s.temp_files().is_empty(), "left: {:?}", s.temp_files());
         assert!(
             !s.path("out.json").exists(),
             "history written for a failed run"
@@ -872,7 +865,7 @@ fn sigkill_sweep(
             Some(k) => std::thread::sleep(whole * k / 64),
             None => {
                 let t = Instant::now();
-                while temp_files(s).is_empty() && t.elapsed() < whole * 4 {
+                while s.temp_files().is_empty() && t.elapsed() < whole * 4 {
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
@@ -1027,9 +1020,9 @@ fn two_writers_to_one_output_leave_one_whole_result() {
             "round {round}: a mixture"
         );
         assert!(
-            temp_files(&s).is_empty(),
+            s.temp_files().is_empty(),
             "round {round}: {:?}",
-            temp_files(&s)
+            s.temp_files()
         );
     }
     // Without --force exactly one may create the path; the other is told, and nothing mixes.
@@ -1056,9 +1049,9 @@ fn two_writers_to_one_output_leave_one_whole_result() {
             "round {round}: the file is not the winner's result"
         );
         assert!(
-            temp_files(&s).is_empty(),
+            s.temp_files().is_empty(),
             "round {round}: {:?}",
-            temp_files(&s)
+            s.temp_files()
         );
     }
 }

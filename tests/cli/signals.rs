@@ -31,7 +31,7 @@ fn stop_midway(signal: &str, expected_code: i32) {
         .expect("spawn");
     // The temporary output exists once the work has started.
     let started = Instant::now();
-    while !s.all_files().iter().any(|n| n.contains(".imfilter-")) {
+    while s.temp_files().is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "no temporary output appeared"
@@ -53,11 +53,7 @@ fn stop_midway(signal: &str, expected_code: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!s.path("out.tif").exists(), "partial output left");
-    let leftovers: Vec<_> = s
-        .all_files()
-        .into_iter()
-        .filter(|n| n.contains(".imfilter-"))
-        .collect();
+    let leftovers = s.temp_files();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     assert_eq!(
         std::fs::read(s.path("big.tif")).expect("read"),

@@ -41,6 +41,14 @@ impl Scratch {
         names.sort();
         names
     }
+
+    /// imfilter's temporary files (`.NAME.imfilter-XXXXXX`) anywhere in the scratch tree.
+    pub fn temp_files(&self) -> Vec<String> {
+        self.all_files()
+            .into_iter()
+            .filter(|n| n.contains(".imfilter-"))
+            .collect()
+    }
 }
 
 fn walk(dir: &Path, out: &mut Vec<String>) {
