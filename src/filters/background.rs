@@ -47,30 +47,9 @@ impl Reference {
         let len = stack.format.pixels();
         let mut pixels = vec![0f32; len];
         match average {
-            Average::Mean => {
-                // Page by page (one decoded page in memory at a time, sequential reading),
-                // each page's sum split over the threads by pixel range: every pixel still
-                // adds its pages in order, so the result does not depend on the threads.
-                const BAND: usize = 1 << 16;
-                let mut sums = vec![0f64; len];
-                with_pixel_type!(stack.format.dtype, T => {
-                    let mut scratch = Vec::new();
-                    for i in 0..n {
-                        let page = stack.page::<T>(i, &mut scratch)?;
-                        sums.par_chunks_mut(BAND)
-                            .zip(page.par_chunks(BAND))
-                            .for_each(|(sums, page)| {
-                                sums.iter_mut()
-                                    .zip(page)
-                                    .for_each(|(s, &v)| *s += f64::from(v.to_f32()));
-                            });
-                    }
-                });
-                pixels
-                    .par_iter_mut()
-                    .zip(sums.par_iter())
-                    .for_each(|(out, &sum)| *out = (sum / n as f64) as f32);
-            }
+            Average::Mean => with_pixel_type!(stack.format.dtype, T => {
+                mean_of_pages::<T>(stack, &mut pixels)
+            })?,
             Average::Median => {
                 let pages = (0..n)
                     .map(|i| {
@@ -101,6 +80,57 @@ impl Reference {
             pixels,
         })
     }
+}
+
+/// The per-pixel mean of every page of `stack`, summed in f64 in page order (so the result does
+/// not depend on the threads) and rounded once to f32.
+fn mean_of_pages<T: Pixel>(stack: &Stack, mean: &mut [f32]) -> Result<()> {
+    const BAND: usize = 1 << 14;
+    let n = stack.len();
+    let add = |sums: &mut [f64], page: &[T]| {
+        sums.iter_mut()
+            .zip(page)
+            .for_each(|(s, &v)| *s += f64::from(v.to_f32()));
+    };
+    let divide = |mean: &mut [f32], sums: &[f64]| {
+        mean.iter_mut()
+            .zip(sums)
+            .for_each(|(m, &s)| *m = (s / n as f64) as f32);
+    };
+    let in_place: Option<Vec<&[T]>> = (0..n).map(|i| stack.page_in_place::<T>(i)).collect();
+    match in_place {
+        // Pages readable in place (the usual, uncompressed case): band by band, every page's
+        // band added while the band's sums stay in cache, no full-size sum array.
+        Some(pages) => {
+            mean.par_chunks_mut(BAND)
+                .enumerate()
+                .for_each_init(Vec::new, |sums, (band, mean)| {
+                    let at = band * BAND;
+                    sums.clear();
+                    sums.resize(mean.len(), 0f64);
+                    for page in &pages {
+                        add(sums, &page[at..at + mean.len()]);
+                    }
+                    divide(mean, sums);
+                });
+        }
+        // Pages to decode: one at a time (one decoded page in memory), each page's sum split
+        // over the threads.
+        None => {
+            let mut sums = vec![0f64; mean.len()];
+            let mut scratch = Vec::new();
+            for i in 0..n {
+                let page = stack.page::<T>(i, &mut scratch)?;
+                sums.par_chunks_mut(BAND)
+                    .zip(page.par_chunks(BAND))
+                    .for_each(|(sums, page)| add(sums, page));
+            }
+            mean.par_chunks_mut(BAND)
+                .zip(sums.par_chunks(BAND))
+                .for_each(|(mean, sums)| divide(mean, sums));
+        }
+    }
+    Ok(())
 }
 
 /// Prepared background correction: the dark image and the clamped `F − D`.

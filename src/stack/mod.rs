@@ -164,23 +164,15 @@ impl Stack {
     /// uncompressed, contiguous, aligned and in native byte order; otherwise decoded into
     /// `scratch`. `T` must be the stack's dtype.
     pub fn page<'a, T: Pixel>(&'a self, index: usize, scratch: &'a mut Vec<T>) -> Result<&'a [T]> {
-        assert_eq!(
-            T::DTYPE,
-            self.format.dtype,
-            "invariant: page read as the stack's dtype"
-        );
+        if let Some(pixels) = self.page_in_place(index) {
+            return Ok(pixels);
+        }
         let at = self.pages[index];
         let source = &self.sources[at.source];
         let raw = &source.pages[at.page];
         let bytes = source.map.bytes();
         let len = self.format.pixels() * std::mem::size_of::<T>();
         let native = source.byte_order == ByteOrder::native();
-        if let (Some(offset), true) = (raw.contiguous_offset(), native) {
-            let start = offset as usize;
-            if let Ok(pixels) = bytemuck::try_cast_slice(&bytes[start..start + len]) {
-                return Ok(pixels);
-            }
-        }
         scratch.clear();
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
@@ -199,6 +191,24 @@ impl Stack {
             scratch.iter_mut().for_each(|v| *v = v.swap_bytes());
         }
         Ok(scratch)
+    }
+
+    /// Page `index` as the mapped file bytes themselves, when it is stored uncompressed,
+    /// contiguous, aligned and in native byte order; None when it has to be decoded.
+    pub fn page_in_place<T: Pixel>(&self, index: usize) -> Option<&[T]> {
+        assert_eq!(
+            T::DTYPE,
+            self.format.dtype,
+            "invariant: page read as the stack's dtype"
+        );
+        let at = self.pages[index];
+        let source = &self.sources[at.source];
+        if source.byte_order != ByteOrder::native() {
+            return None;
+        }
+        let start = source.pages[at.page].contiguous_offset()? as usize;
+        let len = self.format.pixels() * std::mem::size_of::<T>();
+        bytemuck::try_cast_slice(&source.map.bytes()[start..start + len]).ok()
     }
 
     /// Page `index` converted to f32 into `out`, for flats and darks.
