@@ -13,6 +13,8 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use crate::output::Durability;
+
 /// The sidecar path for a result at `output` (a file or a directory).
 pub fn sidecar_path(output: &Path) -> PathBuf {
     let trimmed: PathBuf = output.components().collect();
@@ -61,13 +63,14 @@ pub struct PendingSidecar {
     path: PathBuf,
 }
 
-/// Writes `history` for a result at `output` under a temporary name in the same directory.
+/// Writes `history` for a result at `output` under a temporary name in the same directory,
+/// synced unless the result itself is not (`--no-sync`).
 ///
 /// Done before the result is committed, so that a full disk or an unwritable sidecar is an
 /// error while nothing has changed at the output path, and so that after the result's rename
 /// only one more rename is left (a kill between the two leaves the result with its previous
 /// sidecar, or none; the new history waits in `.NAME.json.imfilter-XXXXXX`).
-pub fn prepare(output: &Path, history: &Value) -> Result<PendingSidecar> {
+pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result<PendingSidecar> {
     let path = sidecar_path(output);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -85,7 +88,9 @@ pub fn prepare(output: &Path, history: &Value) -> Result<PendingSidecar> {
         .with_context(cannot)?;
     serde_json::to_writer_pretty(&mut temp, history).with_context(cannot)?;
     temp.write_all(b"\n").with_context(cannot)?;
-    temp.as_file().sync_all().with_context(cannot)?;
+    if durability == Durability::WaitForDisk {
+        temp.as_file().sync_all().with_context(cannot)?;
+    }
     Ok(PendingSidecar { temp, path })
 }
 

@@ -219,7 +219,8 @@ impl PendingOutput {
                 .context("<stdout>: cannot write")?;
             return Ok(());
         }
-        if durability == Durability::WaitForDisk {
+        let durable = durability == Durability::WaitForDisk;
+        if durable {
             sync_files(&files)?;
         }
         if let Some((temp_dir, final_dir)) = self.new_dir {
@@ -229,7 +230,9 @@ impl PendingOutput {
                 let _ = fs::remove_dir_all(&built);
                 return Err(e);
             }
-            sync_dir(&parent_dir(&final_dir)?);
+            if durable {
+                sync_dir(&parent_dir(&final_dir)?);
+            }
             return Ok(());
         }
         let mut dirs = Vec::new();
@@ -256,8 +259,10 @@ impl PendingOutput {
             })?;
             dirs.push(parent_dir(&f.final_path)?);
         }
-        dirs.dedup();
-        dirs.iter().for_each(|d| sync_dir(d));
+        if durable {
+            dirs.dedup();
+            dirs.iter().for_each(|d| sync_dir(d));
+        }
         Ok(())
     }
 }

@@ -117,7 +117,11 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
         to => {
             let this_run = history::entry(filter.name(), filter.parameters(), &job.input);
             let history = history::extended(&job.input, this_run);
-            Some(history::prepare(to.display_path(), &history)?)
+            Some(history::prepare(
+                to.display_path(),
+                &history,
+                job.durability,
+            )?)
         }
     };
     output.commit(job.durability)?;
