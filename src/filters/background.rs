@@ -199,7 +199,13 @@ impl BackgroundCorrect {
 
     /// Corrects one image. `input`, `output`, dark and flat all have the same length.
     pub fn apply<T: Pixel>(&self, input: &[T], output: &mut [f32]) {
-        let (dark, denominator) = (&self.dark[..input.len()], &self.denominator[..input.len()]);
+        self.apply_at(0, input, output);
+    }
+
+    /// Corrects the pixels `at .. at + input.len()` of an image.
+    pub fn apply_at<T: Pixel>(&self, at: usize, input: &[T], output: &mut [f32]) {
+        let span = at..at + input.len();
+        let (dark, denominator) = (&self.dark[span.clone()], &self.denominator[span]);
         let output = &mut output[..input.len()];
         // Two loops rather than a branch per pixel, so both vectorise.
         match self.cutoff {
@@ -258,7 +264,12 @@ impl Filter for BackgroundCorrect {
     fn run(&self, input: &Stack, output: &mut PendingOutput, progress: &Progress) -> Result<()> {
         let pages = output.pages_mut::<f32>(input.format.pixels());
         with_pixel_type!(input.format.dtype, T => {
-            engine::run_pages::<T, f32, _>(input, pages, |i, o| self.apply(i, o), progress)
+            engine::run_pointwise::<T, f32, _>(
+                input,
+                pages,
+                |at, i, o| self.apply_at(at, i, o),
+                progress,
+            )
         })
     }
 }
