@@ -72,9 +72,9 @@ where
             _ => groups.push((index, vec![out])),
         }
     }
-    groups
-        .into_par_iter()
-        .try_for_each_init(Vec::new, |scratch: &mut Vec<Vec<I>>, (first, mut outs)| {
+    groups.into_par_iter().try_for_each_init(
+        Vec::new,
+        |scratch: &mut Vec<Vec<I>>, (first, mut outs)| {
             interrupt::check()?;
             scratch.resize_with(outs.len(), Vec::new);
             let pages = scratch
@@ -91,5 +91,6 @@ where
             }
             outs.iter().for_each(|_| progress.tick());
             Ok(())
-        })
+        },
+    )
 }
