@@ -23,7 +23,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Worker threads [default: all cores]
+    /// Worker threads [default: all cores]. Syncing a directory of results also starts up to 16
+    /// threads that only wait for the disk
     #[arg(short = 'j', long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 

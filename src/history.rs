@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::output::Durability;
@@ -61,6 +61,8 @@ pub fn extended(input: &Path, this_run: Value) -> Value {
 pub struct PendingSidecar {
     temp: tempfile::NamedTempFile,
     path: PathBuf,
+    dir: PathBuf,
+    durability: Durability,
 }
 
 /// Writes `history` for a result at `output` under a temporary name in the same directory,
@@ -68,7 +70,7 @@ pub struct PendingSidecar {
 ///
 /// Done before the result is committed, so that a full disk or an unwritable sidecar is an
 /// error while nothing has changed at the output path, and so that after the result's rename
-/// only one more rename is left (a kill between the two leaves the result with its previous
+/// only the sidecar's own rename is left (a kill in between leaves the result with its previous
 /// sidecar, or none; the new history waits in `.NAME.json.imfilter-XXXXXX`).
 pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result<PendingSidecar> {
     let path = sidecar_path(output);
@@ -81,6 +83,13 @@ pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let cannot = || format!("{}: cannot write the history", path.display());
+    // What would make the final rename fail is refused now, before the result is committed.
+    if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "{}: cannot write the history there: it is a directory",
+            path.display()
+        );
+    }
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}.imfilter-"))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
@@ -91,17 +100,29 @@ pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result
     if durability == Durability::WaitForDisk {
         temp.as_file().sync_all().with_context(cannot)?;
     }
-    Ok(PendingSidecar { temp, path })
+    Ok(PendingSidecar {
+        temp,
+        path,
+        dir,
+        durability,
+    })
 }
 
 impl PendingSidecar {
-    /// Moves the history into place, replacing the sidecar of whatever was there before.
+    /// Moves the history into place, replacing the sidecar of whatever was there before, and
+    /// (unless `--no-sync`) makes the rename durable.
     pub fn commit(self) -> Result<()> {
         let path = self.path;
         self.temp
             .persist(&path)
             .map_err(|e| e.error)
             .with_context(|| format!("{}: cannot write the history", path.display()))?;
+        if self.durability == Durability::WaitForDisk {
+            // Best effort, as for the result's directory: some file systems refuse it.
+            if let Ok(d) = fs::File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
+        }
         Ok(())
     }
 }

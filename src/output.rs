@@ -325,6 +325,7 @@ impl OutputFile {
                 )
                 .with_context(|| format!("{}: cannot write", self.final_path.display()))?;
         }
+        drop(self.map);
         Ok(FinishedFile {
             final_path: self.final_path,
             temp: self.temp,
@@ -350,14 +351,16 @@ fn sync_files(files: &[FinishedFile]) -> Result<()> {
             .sync_all()
             .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))
     };
-    if files.len() == 1 {
-        return sync_one(&files[0]);
+    if files.len() > 1 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(files.len().min(AT_ONCE))
+            .build();
+        // Without threads to be had (a process limit), one at a time below.
+        if let Ok(pool) = pool {
+            return pool.install(|| files.par_iter().with_max_len(1).try_for_each(sync_one));
+        }
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(files.len().min(AT_ONCE))
-        .build()
-        .context("cannot start threads to sync the output")?
-        .install(|| files.par_iter().with_max_len(1).try_for_each(sync_one))
+    files.iter().try_for_each(sync_one)
 }
 
 fn layout_compressed(layout: &Layout) -> bool {

@@ -82,8 +82,8 @@ fn run_command(cli: &Cli) -> Result<()> {
     }
 }
 
-/// Runs `filter` over the job's input, on the current rayon pool. `references` are further inputs (flats, darks) that
-/// must never be overwritten.
+/// Runs `filter` over the job's input, on the current rayon pool. `references` are further
+/// inputs (flats, darks) that must never be overwritten.
 pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result<()> {
     let stack = Stack::open(&job.input)?;
     filter.check(&stack.format)?;

@@ -152,19 +152,22 @@ impl BackgroundCorrect {
     ) -> Result<Self> {
         let shape = |s: &Stack| (s.format.width, s.format.height);
         let mut references = vec![("flat", flat.0.path.clone(), shape(flat.0))];
-        // Flats and darks are read side by side: each is mostly waiting on its own pages.
-        let (f, d) = rayon::join(
-            || Reference::combine(flat.0, flat.1),
-            || dark.map(|(stack, average)| Reference::combine(stack, average)),
-        );
-        let f = f?;
-        let d = match (dark, d.transpose()?) {
-            (Some((stack, _)), Some(d)) => {
-                references.push(("dark", stack.path.clone(), shape(stack)));
-                d.pixels
-            }
-            _ => vec![0.0; f.pixels.len()],
+        // Flats and darks are averaged side by side when averaging is by mean, which holds one
+        // page at a time; a median holds every page, so those are done one after the other.
+        let both_mean = flat.1 == Average::Mean && dark.is_none_or(|(_, a)| a == Average::Mean);
+        let combine_dark = || dark.map(|(stack, average)| Reference::combine(stack, average));
+        let (f, d) = if both_mean {
+            rayon::join(|| Reference::combine(flat.0, flat.1), combine_dark)
+        } else {
+            (Reference::combine(flat.0, flat.1), combine_dark())
         };
+        let f = f?;
+        if let Some((stack, _)) = dark {
+            references.push(("dark", stack.path.clone(), shape(stack)));
+        }
+        let d = d
+            .transpose()?
+            .map_or_else(|| vec![0.0; f.pixels.len()], |d| d.pixels);
         let files = |s: &Stack| {
             s.files()
                 .map(|p| p.display().to_string())

@@ -216,6 +216,22 @@ fn no_sync_is_refused_with_in_place() {
 }
 
 #[test]
+fn a_sidecar_that_cannot_be_written_fails_before_the_result_is_in_place() {
+    let s = Scratch::new();
+    fs::create_dir(s.path("out.json")).expect("mkdir");
+    let a = s
+        .imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "out.tif"])
+        .assert()
+        .code(1);
+    assert_one_line_error(&a.get_output().stderr, &["out.json", "directory"]);
+    assert!(!s.path("out.tif").exists(), "result committed anyway");
+    let leftovers = s.temp_files();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+#[test]
 fn a_failed_run_leaves_no_output_and_no_temp_file() {
     // The output cannot be allocated under a 64 KiB file-size limit: imfilter must fail
     // before computing anything and clean up.
