@@ -23,11 +23,7 @@ where
     O: Pixel,
     K: Fn(&[I], &mut [O]) + Sync,
 {
-    assert_eq!(
-        outputs.len(),
-        input.len(),
-        "invariant: one output page per input page"
-    );
+    assert_one_output_per_page(input, outputs.len());
     outputs
         .into_par_iter()
         .enumerate()
@@ -58,11 +54,7 @@ where
 {
     /// Pixels per band: the band's shared state (8 bytes a pixel) stays in L2.
     const BAND: usize = 1 << 14;
-    assert_eq!(
-        outputs.len(),
-        input.len(),
-        "invariant: one output page per input page"
-    );
+    assert_one_output_per_page(input, outputs.len());
     // Up to 4 images a group, but enough groups to keep every worker busy.
     let group = (outputs.len() / (2 * rayon::current_num_threads())).clamp(1, 4);
     let mut groups: Vec<(usize, Vec<&mut [O]>)> = Vec::new();
@@ -93,4 +85,12 @@ where
             Ok(())
         },
     )
+}
+
+fn assert_one_output_per_page(input: &Stack, outputs: usize) {
+    assert_eq!(
+        outputs,
+        input.len(),
+        "invariant: one output page per input page"
+    );
 }

@@ -150,11 +150,7 @@ fn in_place_is_refused_when_the_input_cannot_hold_float32() {
 #[test]
 fn in_place_replaces_a_float32_input_with_the_result() {
     let s = Scratch::new();
-    fs::copy(
-        fixtures().join("variants/stack_float32.tif"),
-        s.path("f32.tif"),
-    )
-    .expect("copy");
+    s.copy_fixture("variants/stack_float32.tif", "f32.tif");
     s.imfilter()
         .args(BC)
         .args(["f32.tif", "--in-place"])
@@ -164,8 +160,7 @@ fn in_place_replaces_a_float32_input_with_the_result() {
         &s.path("f32.tif"),
         &fixtures().join("expected/bc_float32.tif"),
     );
-    let leftovers = s.temp_files();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    s.assert_no_temp_files();
 }
 
 #[test]
@@ -188,18 +183,13 @@ fn no_sync_writes_the_same_result_for_files_and_directories() {
         let (_, _, _, v) = read_stack(&s.path(&format!("out_dir/stack_{i:06}.tif")));
         assert_eq!(v, all[i * page..(i + 1) * page], "image {i}");
     }
-    let leftovers = s.temp_files();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    s.assert_no_temp_files();
 }
 
 #[test]
 fn no_sync_is_refused_with_in_place() {
     let s = Scratch::new();
-    fs::copy(
-        fixtures().join("variants/stack_float32.tif"),
-        s.path("f32.tif"),
-    )
-    .expect("copy");
+    s.copy_fixture("variants/stack_float32.tif", "f32.tif");
     let before = fs::read(s.path("f32.tif")).expect("read");
     let a = s
         .imfilter()
@@ -227,8 +217,7 @@ fn a_sidecar_that_cannot_be_written_fails_before_the_result_is_in_place() {
         .code(1);
     assert_one_line_error(&a.get_output().stderr, &["out.json", "directory"]);
     assert!(!s.path("out.tif").exists(), "result committed anyway");
-    let leftovers = s.temp_files();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    s.assert_no_temp_files();
 }
 
 #[test]
@@ -338,8 +327,7 @@ fn compressed_outputs_hold_the_same_pixels() {
         let plain = fs::metadata(s.path(&out)).expect("stat").len();
         assert!(plain > 0);
     }
-    let leftovers = s.temp_files();
-    assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
+    s.assert_no_temp_files();
 }
 
 #[test]

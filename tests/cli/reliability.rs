@@ -621,7 +621,7 @@ fn in_small_memory(bytes: &[u8], what: &[&str], may_succeed: bool) {
         assert_one_line_error(&out.stderr, &parts);
         assert!(!s.path("out.tif").exists());
     }
-    assert!(s.temp_files().is_empty());
+    s.assert_no_temp_files();
 }
 
 #[test]
@@ -784,7 +784,7 @@ fn an_error_in_one_image_keeps_the_existing_output_and_removes_the_temporary_fil
         assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
         assert_one_line_error(&out.stderr, &["p_3.tif", "cannot decode"]);
         assert_eq!(fs::read(s.path("out.tif")).expect("read"), b"precious");
-        assert!(s.temp_files().is_empty(), "left: {:?}", s.temp_files());
+        s.assert_no_temp_files();
         assert!(
             !s.path("out.json").exists(),
             "history written for a failed run"
@@ -1088,11 +1088,7 @@ fn bug_outputs_follow_the_umask_and_in_place_keeps_the_input_mode() {
         "split/stack_000000.tif"
     );
 
-    fs::copy(
-        crate::support::fixtures().join("variants/stack_float32.tif"),
-        s.path("f32.tif"),
-    )
-    .expect("copy");
+    s.copy_fixture("variants/stack_float32.tif", "f32.tif");
     fs::set_permissions(s.path("f32.tif"), fs::Permissions::from_mode(0o640)).expect("chmod");
     let out = run(&s, &words(&format!("{bc} f32.tif --in-place")));
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));

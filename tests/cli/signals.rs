@@ -53,8 +53,7 @@ fn stop_midway(signal: &str, expected_code: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!s.path("out.tif").exists(), "partial output left");
-    let leftovers = s.temp_files();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    s.assert_no_temp_files();
     assert_eq!(
         std::fs::read(s.path("big.tif")).expect("read"),
         before,

@@ -42,6 +42,17 @@ impl Scratch {
         names
     }
 
+    /// Copies `fixtures/<fixture>` to `<name>` in the scratch directory.
+    pub fn copy_fixture(&self, fixture: &str, name: &str) {
+        fs::copy(fixtures().join(fixture), self.path(name)).expect("copy fixture");
+    }
+
+    /// Fails the test if any imfilter temporary file is left in the scratch tree.
+    pub fn assert_no_temp_files(&self) {
+        let left = self.temp_files();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
     /// imfilter's temporary files (`.NAME.imfilter-XXXXXX`) anywhere in the scratch tree.
     pub fn temp_files(&self) -> Vec<String> {
         self.all_files()
