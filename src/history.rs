@@ -78,10 +78,6 @@ pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let cannot = || format!("{}: cannot write the history", path.display());
     // What would make the final rename fail is refused now, before the result is committed.
     if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
@@ -91,7 +87,7 @@ pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result
         );
     }
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.imfilter-"))
+        .prefix(&crate::output::temp_prefix(&path))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)
         .with_context(cannot)?;

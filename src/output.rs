@@ -393,7 +393,9 @@ fn parent_dir(path: &Path) -> Result<PathBuf> {
     Ok(parent)
 }
 
-fn temp_prefix(path: &Path) -> String {
+/// `.NAME.imfilter-`: how every temporary file imfilter writes beside a result begins, so that
+/// users can recognise and remove what a killed run left (docs/reliability.md).
+pub(crate) fn temp_prefix(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
