@@ -315,22 +315,15 @@ def section_bg(a, out_dir: Path) -> tuple[str, list[Case]]:
         cases.append(Case("bg", work, "pyvips", [], [], [o], px, str(T), error="pyvips not importable"))
     measure(cases, a.reps)
     text = table(cases, "time ÷ imfilter -j%d" % T)
-    notes = []
-    r = ratio_of(cases, "imfilter", "cp (float32 file of the output's size)")
-    if r:
-        notes.append(f"imfilter -j{T} ÷ cp = **{r:.2f}** (issue 6 target ≤ 1.2)")
-    r = ratio_of(cases, "imfilter", "dd conv=fsync (same copy, then fsync)")
-    if r:
-        notes.append(f"imfilter -j{T} ÷ (copy + fsync) = **{r:.2f}**")
-    r = ratio_of(cases, "imfilter --no-sync", "cp (float32 file of the output's size)")
-    if r:
-        notes.append(f"imfilter --no-sync ÷ cp = **{r:.2f}**")
-    r = ratio_of(cases, "tifffile+numpy", "imfilter")
-    if r:
-        notes.append(f"tifffile+numpy ÷ imfilter -j{T} = **{r:.2f}** (target ≥ 5)")
-    r = ratio_of(cases, "tifffile+numpy", "imfilter --no-sync")
-    if r:
-        notes.append(f"tifffile+numpy ÷ imfilter --no-sync = **{r:.2f}**")
+    cp, dd = "cp (float32 file of the output's size)", "dd conv=fsync (same copy, then fsync)"
+    ratios = [  # (numerator, denominator, label)
+        ("imfilter", cp, f"imfilter -j{T} ÷ cp = **{{:.2f}}** (issue 6 target ≤ 1.2)"),
+        ("imfilter", dd, f"imfilter -j{T} ÷ (copy + fsync) = **{{:.2f}}**"),
+        ("imfilter --no-sync", cp, "imfilter --no-sync ÷ cp = **{:.2f}**"),
+        ("tifffile+numpy", "imfilter", f"tifffile+numpy ÷ imfilter -j{T} = **{{:.2f}}** (target ≥ 5)"),
+        ("tifffile+numpy", "imfilter --no-sync", "tifffile+numpy ÷ imfilter --no-sync = **{:.2f}**"),
+    ]
+    notes = [label.format(r) for a_, b_, label in ratios if (r := ratio_of(cases, a_, b_))]
     return text + "\n\n" + "; ".join(notes), cases
 
 
