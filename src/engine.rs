@@ -1,5 +1,6 @@
-//! Dispatching images over the rayon pool: each task is one whole image, read from the input
-//! stack (in place when it can be) and written into its own `&mut` output page.
+//! Dispatching images over the rayon pool: each task is one whole image (or, for pointwise
+//! filters, a few whole images), read from the input stack (in place when it can be) and
+//! written into its own `&mut` output pages.
 
 use anyhow::Result;
 use rayon::prelude::*;
@@ -57,34 +58,31 @@ where
     assert_one_output_per_page(input, outputs.len());
     // Up to 4 images a group, but enough groups to keep every worker busy.
     let group = (outputs.len() / (2 * rayon::current_num_threads())).clamp(1, 4);
-    let mut groups: Vec<(usize, Vec<&mut [O]>)> = Vec::new();
-    for (index, out) in outputs.into_iter().enumerate() {
-        match groups.last_mut() {
-            Some((_, members)) if members.len() < group => members.push(out),
-            _ => groups.push((index, vec![out])),
-        }
-    }
-    groups.into_par_iter().try_for_each_init(
-        Vec::new,
-        |scratch: &mut Vec<Vec<I>>, (first, mut outs)| {
-            interrupt::check()?;
-            scratch.resize_with(outs.len(), Vec::new);
-            let pages = scratch
-                .iter_mut()
-                .enumerate()
-                .map(|(k, scratch)| input.page::<I>(first + k, scratch))
-                .collect::<Result<Vec<_>>>()?;
-            let len = pages.first().map_or(0, |p| p.len());
-            for at in (0..len).step_by(BAND) {
-                let end = (at + BAND).min(len);
-                for (page, out) in pages.iter().zip(outs.iter_mut()) {
-                    kernel(at, &page[at..end], &mut out[at..end]);
+    outputs
+        .into_par_iter()
+        .enumerate()
+        .chunks(group)
+        .try_for_each_init(
+            Vec::new,
+            |scratch: &mut Vec<Vec<I>>, mut members: Vec<(usize, &mut [O])>| {
+                interrupt::check()?;
+                scratch.resize_with(members.len(), Vec::new);
+                let pages = members
+                    .iter()
+                    .zip(scratch.iter_mut())
+                    .map(|((index, _), scratch)| input.page::<I>(*index, scratch))
+                    .collect::<Result<Vec<_>>>()?;
+                let len = pages.first().map_or(0, |p| p.len());
+                for at in (0..len).step_by(BAND) {
+                    let end = (at + BAND).min(len);
+                    for (page, (_, out)) in pages.iter().zip(members.iter_mut()) {
+                        kernel(at, &page[at..end], &mut out[at..end]);
+                    }
                 }
-            }
-            outs.iter().for_each(|_| progress.tick());
-            Ok(())
-        },
-    )
+                members.iter().for_each(|_| progress.tick());
+                Ok(())
+            },
+        )
 }
 
 fn assert_one_output_per_page(input: &Stack, outputs: usize) {
