@@ -98,7 +98,7 @@ impl PendingOutput {
         overwrite: bool,
         options: &WriteOptions,
     ) -> Result<PendingOutput> {
-        match destination {
+        let (files, new_dir) = match destination {
             Destination::Stdout => {
                 // Built whole in an unnamed file first: a TIFF's directories point backwards
                 // and forwards, so it cannot be streamed while it is computed.
@@ -106,57 +106,22 @@ impl PendingOutput {
                     tempfile::tempfile().context("<stdout>: cannot create a temporary file")?;
                 let layout = Layout::new(pages, format, options);
                 let out = OutputFile::prepare(Path::new("<stdout>"), None, file, &layout, None)?;
-                Ok(PendingOutput {
-                    files: vec![out],
-                    new_dir: None,
-                    to_stdout: true,
-                    overwrite,
-                })
+                (vec![out], None)
             }
             Destination::File(path) => {
-                refuse_existing(path, overwrite)?;
-                let dir = parent_dir(path)?;
-                let temp = temp_file_in(&dir, path)?;
                 let layout = Layout::new(pages, format, options);
-                let file = temp
-                    .as_file()
-                    .try_clone()
-                    .with_context(|| format!("{}: cannot create", path.display()))?;
-                let out = OutputFile::prepare(path, Some(temp), file, &layout, Some(&dir))?;
-                Ok(PendingOutput {
-                    files: vec![out],
-                    new_dir: None,
-                    to_stdout: false,
-                    overwrite,
-                })
+                let out = OutputFile::temporary(path, &parent_dir(path)?, &layout, overwrite)?;
+                (vec![out], None)
             }
             Destination::Directory { dir, names } => {
                 assert_eq!(names.len(), pages, "invariant: one name per image");
                 let layout = Layout::new(1, format, options);
-                let mut files = Vec::with_capacity(pages);
                 if dir.is_dir() {
-                    for name in names {
-                        let path = dir.join(name);
-                        refuse_existing(&path, overwrite)?;
-                        let temp = temp_file_in(dir, &path)?;
-                        let file = temp
-                            .as_file()
-                            .try_clone()
-                            .with_context(|| format!("{}: cannot create", path.display()))?;
-                        files.push(OutputFile::prepare(
-                            &path,
-                            Some(temp),
-                            file,
-                            &layout,
-                            Some(dir),
-                        )?);
-                    }
-                    Ok(PendingOutput {
-                        files,
-                        new_dir: None,
-                        to_stdout: false,
-                        overwrite,
-                    })
+                    let files = names
+                        .iter()
+                        .map(|name| OutputFile::temporary(&dir.join(name), dir, &layout, overwrite))
+                        .collect::<Result<Vec<_>>>()?;
+                    (files, None)
                 } else {
                     refuse_existing(dir, overwrite)?;
                     let parent = parent_dir(dir)?;
@@ -167,28 +132,27 @@ impl PendingOutput {
                         .with_context(|| {
                             format!("{}: cannot create a directory there", parent.display())
                         })?;
-                    for name in names {
-                        let path = temp_dir.path().join(name);
-                        let file = File::create_new(&path)
-                            .with_context(|| format!("{}: cannot create", path.display()))?;
-                        let staging_dir = Some(temp_dir.path());
-                        files.push(OutputFile::prepare(
-                            &dir.join(name),
-                            None,
-                            file,
-                            &layout,
-                            staging_dir,
-                        )?);
-                    }
-                    Ok(PendingOutput {
-                        files,
-                        new_dir: Some((temp_dir, dir.clone())),
-                        to_stdout: false,
-                        overwrite,
-                    })
+                    // Inside the new directory files have their final names already.
+                    let files = names
+                        .iter()
+                        .map(|name| {
+                            let path = temp_dir.path().join(name);
+                            let file = File::create_new(&path)
+                                .with_context(|| format!("{}: cannot create", path.display()))?;
+                            let staging_dir = Some(temp_dir.path());
+                            OutputFile::prepare(&dir.join(name), None, file, &layout, staging_dir)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    (files, Some((temp_dir, dir.clone())))
                 }
             }
-        }
+        };
+        Ok(PendingOutput {
+            files,
+            new_dir,
+            to_stdout: *destination == Destination::Stdout,
+            overwrite,
+        })
     }
 
     /// One `&mut` slice per image, in stack order, across every output file.
@@ -268,6 +232,23 @@ impl PendingOutput {
 }
 
 impl OutputFile {
+    /// An output at `final_path` built as a temporary file in `dir` (refused if `final_path`
+    /// exists, unless `overwrite`).
+    fn temporary(
+        final_path: &Path,
+        dir: &Path,
+        layout: &Layout,
+        overwrite: bool,
+    ) -> Result<OutputFile> {
+        refuse_existing(final_path, overwrite)?;
+        let temp = temp_file_in(dir, final_path)?;
+        let file = temp
+            .as_file()
+            .try_clone()
+            .with_context(|| format!("{}: cannot create", final_path.display()))?;
+        OutputFile::prepare(final_path, Some(temp), file, layout, Some(dir))
+    }
+
     /// Allocates, writes the directories and maps the pixel block. With compression the block
     /// lives in an unnamed staging file in `staging_dir` (beside the output, so it is on a disk
     /// with room) and `file` stays empty until `finish`.
