@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rayon::prelude::*;
-use tempfile::{NamedTempFile, TempDir};
+use tempfile::{NamedTempFile, TempDir, TempPath};
 
 use crate::pixel::Pixel;
 use crate::stack::PageFormat;
@@ -50,18 +50,43 @@ impl Destination {
     }
 }
 
+/// An output file being computed. It keeps no file descriptor open (only its map): a
+/// directory of thousands of images must not run into the open-file limit (1024 in most
+/// sessions), so the file is reopened by its path when it is finished and synced.
 struct OutputFile {
     final_path: PathBuf,
-    /// `None` inside a new temporary directory, where files already have their final names,
-    /// and for stdout, whose file has no name at all.
-    temp: Option<NamedTempFile>,
-    /// The file that becomes the output.
-    file: File,
-    /// With compression: the unnamed, uncompressed file the work is mapped from, compressed
-    /// into `file` by `commit`.
-    staging: Option<File>,
+    home: Home,
+    /// With compression the work is mapped from an unnamed staging file (alive while mapped)
+    /// and compressed into the output file by `commit`.
+    staged: bool,
     layout: Layout,
     map: WriteMap,
+}
+
+/// Where an output file is until it is committed.
+enum Home {
+    /// A temporary file beside the final path, removed if dropped.
+    Temporary(TempPath),
+    /// A file inside a new temporary directory, where files have their final names already.
+    InNewDirectory(PathBuf),
+    /// The unnamed file behind stdout, which only its descriptor reaches.
+    Unnamed(File),
+}
+
+impl Home {
+    /// A descriptor for the file, writable when `write`.
+    fn open(&self, final_path: &Path, write: bool) -> Result<File> {
+        let path = match self {
+            Home::Temporary(p) => &**p,
+            Home::InNewDirectory(p) => p,
+            Home::Unnamed(f) => return f.try_clone().context("<stdout>: cannot reopen"),
+        };
+        fs::OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open(path)
+            .with_context(|| format!("{}: cannot reopen the output", final_path.display()))
+    }
 }
 
 /// Whether `commit` waits for the result to be on disk before renaming it into place.
@@ -105,7 +130,11 @@ impl PendingOutput {
                 let file =
                     tempfile::tempfile().context("<stdout>: cannot create a temporary file")?;
                 let layout = Layout::new(pages, format, options);
-                let out = OutputFile::prepare(Path::new("<stdout>"), None, file, &layout, None)?;
+                let home = Home::Unnamed(
+                    file.try_clone()
+                        .context("<stdout>: cannot create a temporary file")?,
+                );
+                let out = OutputFile::prepare(Path::new("<stdout>"), &file, home, &layout, None)?;
                 (vec![out], None)
             }
             Destination::File(path) => {
@@ -139,8 +168,9 @@ impl PendingOutput {
                             let path = temp_dir.path().join(name);
                             let file = File::create_new(&path)
                                 .with_context(|| format!("{}: cannot create", path.display()))?;
+                            let home = Home::InNewDirectory(path);
                             let staging_dir = Some(temp_dir.path());
-                            OutputFile::prepare(&dir.join(name), None, file, &layout, staging_dir)
+                            OutputFile::prepare(&dir.join(name), &file, home, &layout, staging_dir)
                         })
                         .collect::<Result<Vec<_>>>()?;
                     (files, Some((temp_dir, dir.clone())))
@@ -176,7 +206,7 @@ impl PendingOutput {
             .map(OutputFile::finish)
             .collect::<Result<Vec<_>>>()?;
         if self.to_stdout {
-            let mut file = &files[0].file;
+            let mut file = files[0].home.open(&files[0].final_path, false)?;
             file.seek(SeekFrom::Start(0))
                 .context("<stdout>: cannot rewind")?;
             std::io::copy(&mut file, &mut std::io::stdout().lock())
@@ -201,19 +231,17 @@ impl PendingOutput {
         }
         let mut dirs = Vec::new();
         for f in files {
-            let temp = f
-                .temp
-                .expect("invariant: files outside a new directory are temporary");
+            let Home::Temporary(temp) = f.home else {
+                unreachable!("invariant: files outside a new directory are temporary");
+            };
             // A replaced file (--force, --in-place) keeps its mode: colleagues keep access.
             if let Ok(old) = fs::metadata(&f.final_path) {
-                let _ = fs::set_permissions(temp.path(), old.permissions());
+                let _ = fs::set_permissions(&temp, old.permissions());
             }
             let persisted = if self.overwrite {
-                temp.persist(&f.final_path).map(drop).map_err(|e| e.error)
+                temp.persist(&f.final_path).map_err(|e| e.error)
             } else {
-                temp.persist_noclobber(&f.final_path)
-                    .map(drop)
-                    .map_err(|e| e.error)
+                temp.persist_noclobber(&f.final_path).map_err(|e| e.error)
             };
             persisted.with_context(|| {
                 format!(
@@ -241,21 +269,17 @@ impl OutputFile {
         overwrite: bool,
     ) -> Result<OutputFile> {
         refuse_existing(final_path, overwrite)?;
-        let temp = temp_file_in(dir, final_path)?;
-        let file = temp
-            .as_file()
-            .try_clone()
-            .with_context(|| format!("{}: cannot create", final_path.display()))?;
-        OutputFile::prepare(final_path, Some(temp), file, layout, Some(dir))
+        let (file, temp) = temp_file_in(dir, final_path)?.into_parts();
+        OutputFile::prepare(final_path, &file, Home::Temporary(temp), layout, Some(dir))
     }
 
     /// Allocates, writes the directories and maps the pixel block. With compression the block
     /// lives in an unnamed staging file in `staging_dir` (beside the output, so it is on a disk
-    /// with room) and `file` stays empty until `finish`.
+    /// with room) and `file` stays empty until `finish`. Neither descriptor is kept.
     fn prepare(
         final_path: &Path,
-        temp: Option<NamedTempFile>,
-        file: File,
+        file: &File,
+        home: Home,
         layout: &Layout,
         staging_dir: Option<&Path>,
     ) -> Result<OutputFile> {
@@ -267,7 +291,7 @@ impl OutputFile {
         }
         .transpose()
         .with_context(|| format!("{}: cannot create a staging file", named()))?;
-        let mapped_file = staging.as_ref().unwrap_or(&file);
+        let mapped_file = staging.as_ref().unwrap_or(file);
         mapped::preallocate(mapped_file, layout.file_len).with_context(|| {
             format!(
                 "{}: cannot allocate {} bytes for the output",
@@ -282,9 +306,8 @@ impl OutputFile {
             .with_context(|| format!("{}: cannot map the output", named()))?;
         Ok(OutputFile {
             final_path: final_path.to_path_buf(),
-            temp,
-            file,
-            staging,
+            home,
+            staged: staging.is_some(),
             layout: layout.clone(),
             map,
         })
@@ -297,20 +320,16 @@ impl OutputFile {
     /// is still mapped write-protects it in the page table and interrupts every other CPU to
     /// flush its TLB, one page at a time (20 % of the samples of a 1,024-file run).
     fn finish(self) -> Result<FinishedFile> {
-        if self.staging.is_some() {
+        if self.staged {
+            let file = self.home.open(&self.final_path, true)?;
             self.layout
-                .write_compressed(
-                    self.map.bytes(),
-                    self.layout.options.compression,
-                    &self.file,
-                )
+                .write_compressed(self.map.bytes(), self.layout.options.compression, &file)
                 .with_context(|| format!("{}: cannot write", self.final_path.display()))?;
         }
         drop(self.map);
         Ok(FinishedFile {
             final_path: self.final_path,
-            temp: self.temp,
-            file: self.file,
+            home: self.home,
         })
     }
 }
@@ -318,8 +337,7 @@ impl OutputFile {
 /// An output file whose pixels are all in it, unmapped, waiting to be synced and renamed.
 struct FinishedFile {
     final_path: PathBuf,
-    temp: Option<NamedTempFile>,
-    file: File,
+    home: Home,
 }
 
 /// fsyncs every file, up to 16 at a time. An fsync mostly waits for the disk, and the file
@@ -328,7 +346,8 @@ struct FinishedFile {
 fn sync_files(files: &[FinishedFile]) -> Result<()> {
     const AT_ONCE: usize = 16;
     let sync_one = |f: &FinishedFile| {
-        f.file
+        f.home
+            .open(&f.final_path, false)?
             .sync_all()
             .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))
     };

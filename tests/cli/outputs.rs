@@ -383,3 +383,57 @@ fn software_and_resolution_tags_are_written() {
         .expect("Software tag");
     assert_eq!(software, format!("imfilter {}", env!("CARGO_PKG_VERSION")));
 }
+
+/// A `pages`-page uint16 stack written by the `tiff` crate, pixel values distinct per page.
+fn write_many_page_stack(path: &std::path::Path, pages: usize) {
+    use tiff::encoder::{TiffEncoder, colortype::Gray16};
+    let mut enc = TiffEncoder::new(fs::File::create(path).expect("create")).expect("encoder");
+    for p in 0..pages {
+        let pixels: Vec<u16> = (0..8 * 6).map(|i| (p * 97 + i * i) as u16).collect();
+        enc.write_image::<Gray16>(8, 6, &pixels)
+            .expect("write page");
+    }
+}
+
+#[test]
+fn a_directory_of_more_images_than_the_open_file_limit_is_written() {
+    // Most Linux sessions allow 1024 open files (soft limit) and a beamline run can have
+    // thousands of projections: the number of files open at once must not grow with the
+    // number of images written.
+    let s = Scratch::new();
+    write_many_page_stack(&s.path("many.tif"), 300);
+    s.imfilter()
+        .args(["median", "--size", "3", "many.tif", "-o", "all.tif"])
+        .assert()
+        .success();
+    let (_, _, _, all) = read_stack(&s.path("all.tif"));
+    fs::create_dir(s.path("existing")).expect("mkdir");
+    let bin = assert_cmd::cargo::cargo_bin("imfilter");
+    for (out, extra) in [
+        ("new", ""),
+        ("existing", ""),
+        ("packed", "--compress deflate"),
+    ] {
+        let script = format!(
+            "ulimit -n 64 && exec '{}' median --size 3 {extra} many.tif -o {out}/",
+            bin.display()
+        );
+        let run = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(s.path(""))
+            .output()
+            .expect("sh runs");
+        assert!(
+            run.status.success(),
+            "{out}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        for i in [0, 150, 299] {
+            let (_, _, _, v) = read_stack(&s.path(&format!("{out}/many_{i:06}.tif")));
+            assert_eq!(v, all[i * 48..(i + 1) * 48], "{out}: image {i}");
+        }
+        let files = fs::read_dir(s.path(out)).expect("read dir").count();
+        assert_eq!(files, 300, "{out}");
+    }
+    s.assert_no_temp_files();
+}
