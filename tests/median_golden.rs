@@ -435,7 +435,8 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Targeted cases
 
-/// Rows wider than the kernels' internal chunk (256 outputs), so chunk seams are crossed.
+/// Rows wider than the kernels' internal chunks (256 outputs, 128 for 7×7), so chunk seams are
+/// crossed.
 #[test]
 fn wide_rows_cross_chunk_boundaries() {
     let (w, h) = (600, 7);
