@@ -444,7 +444,7 @@ fn wide_rows_cross_chunk_boundaries() {
         .map(|i| ((i * 7919 + i / 13) % 37) as u16)
         .collect();
     let imgf: Vec<f32> = img.iter().map(|&v| v as f32 * 0.5 - 3.0).collect();
-    for size in [3, 5, 7, 15] {
+    for size in [3, 5, 7, 9, 15] {
         for mode in BorderMode::ALL {
             let p = MedianParams {
                 size,
