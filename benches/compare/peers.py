@@ -526,7 +526,7 @@ def main() -> int:
     ap.add_argument("--reps-mem", type=int, default=1)
     ap.add_argument("--reps-median", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--median-sizes", default="3,5,15")
+    ap.add_argument("--median-sizes", default="3,5,7,9,15")
     ap.add_argument("--dir-sets", default=".,dir_many", help="subdirectories of --data holding stack.tif, stack/, flat.tif, dark.tif")
     ap.add_argument("--mem-stacks", default="mem_small.tif,stack.tif,mem_large.tif")
     ap.add_argument("--json", type=Path, help="write every run's raw numbers here")
