@@ -8,7 +8,7 @@
 
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -66,26 +66,98 @@ struct OutputFile {
 /// Where an output file is until it is committed.
 enum Home {
     /// A temporary file beside the final path, removed if dropped.
-    Temporary(TempPath),
+    Temporary(TempPath, FileId),
     /// A file inside a new temporary directory, where files have their final names already.
-    InNewDirectory(PathBuf),
+    InNewDirectory(PathBuf, FileId),
     /// The unnamed file behind stdout, which only its descriptor reaches.
     Unnamed(File),
 }
 
+/// Which file a path named when imfilter created it: a path reopened later must still name
+/// that file (in a shared directory someone could have put another file or a link there).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(file: &File) -> std::io::Result<FileId> {
+        let meta = file.metadata()?;
+        Ok(FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
 impl Home {
-    /// A descriptor for the file, writable when `write`.
-    fn open(&self, final_path: &Path, write: bool) -> Result<File> {
-        let path = match self {
-            Home::Temporary(p) => &**p,
-            Home::InNewDirectory(p) => p,
-            Home::Unnamed(f) => return f.try_clone().context("<stdout>: cannot reopen"),
+    fn named(&self) -> Option<(&Path, FileId)> {
+        match self {
+            Home::Temporary(p, id) => Some((p, *id)),
+            Home::InNewDirectory(p, id) => Some((p, *id)),
+            Home::Unnamed(_) => None,
+        }
+    }
+
+    /// A descriptor to read or sync the file: read-only, or write-only where its mode (from
+    /// the umask) allows only that. Refuses a link, or another file, found at its path.
+    fn reopen(&self, final_path: &Path) -> Result<File> {
+        let Some((path, id)) = self.named() else {
+            let Home::Unnamed(f) = self else {
+                unreachable!()
+            };
+            return f.try_clone().context("<stdout>: cannot reopen");
         };
-        fs::OpenOptions::new()
-            .read(true)
-            .write(write)
-            .open(path)
-            .with_context(|| format!("{}: cannot reopen the output", final_path.display()))
+        let open = |write: bool| {
+            fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+        };
+        let file = open(false)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => open(true),
+                _ => Err(e),
+            })
+            .with_context(|| format!("{}: cannot reopen the output", final_path.display()))?;
+        if FileId::of(&file).ok() != Some(id) {
+            bail!(
+                "{}: the temporary file {} was replaced while imfilter was running",
+                final_path.display(),
+                path.display()
+            );
+        }
+        Ok(file)
+    }
+
+    /// The empty placeholder replaced by a new, writable file at the same path, for writing
+    /// a compressed result: reopening the placeholder for writing would fail where the umask
+    /// leaves the owner no write permission. `create_new` refuses anything put at the path
+    /// in between, a link included.
+    fn recreate(&mut self, final_path: &Path) -> Result<File> {
+        let named = || format!("{}: cannot write the output", final_path.display());
+        let Some((path, _)) = self.named() else {
+            let Home::Unnamed(f) = self else {
+                unreachable!()
+            };
+            return f.try_clone().context("<stdout>: cannot reopen");
+        };
+        let path = path.to_path_buf();
+        fs::remove_file(&path).with_context(named)?;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(&path)
+            .with_context(named)?;
+        let new_id = FileId::of(&file).with_context(named)?;
+        match self {
+            Home::Temporary(_, id) | Home::InNewDirectory(_, id) => *id = new_id,
+            Home::Unnamed(_) => unreachable!(),
+        }
+        Ok(file)
     }
 }
 
@@ -168,7 +240,9 @@ impl PendingOutput {
                             let path = temp_dir.path().join(name);
                             let file = File::create_new(&path)
                                 .with_context(|| format!("{}: cannot create", path.display()))?;
-                            let home = Home::InNewDirectory(path);
+                            let id = FileId::of(&file)
+                                .with_context(|| format!("{}: cannot create", path.display()))?;
+                            let home = Home::InNewDirectory(path, id);
                             let staging_dir = Some(temp_dir.path());
                             OutputFile::prepare(&dir.join(name), &file, home, &layout, staging_dir)
                         })
@@ -206,7 +280,7 @@ impl PendingOutput {
             .map(OutputFile::finish)
             .collect::<Result<Vec<_>>>()?;
         if self.to_stdout {
-            let mut file = files[0].home.open(&files[0].final_path, false)?;
+            let mut file = files[0].home.reopen(&files[0].final_path)?;
             file.seek(SeekFrom::Start(0))
                 .context("<stdout>: cannot rewind")?;
             std::io::copy(&mut file, &mut std::io::stdout().lock())
@@ -219,6 +293,10 @@ impl PendingOutput {
         }
         if let Some((temp_dir, final_dir)) = self.new_dir {
             drop(files);
+            if durable {
+                // Its entries, before it appears under its final name.
+                sync_dir(temp_dir.path());
+            }
             let built = temp_dir.keep();
             if let Err(e) = rename_no_replace(&built, &final_dir, self.overwrite) {
                 let _ = fs::remove_dir_all(&built);
@@ -231,7 +309,7 @@ impl PendingOutput {
         }
         let mut dirs = Vec::new();
         for f in files {
-            let Home::Temporary(temp) = f.home else {
+            let Home::Temporary(temp, _) = f.home else {
                 unreachable!("invariant: files outside a new directory are temporary");
             };
             // A replaced file (--force, --in-place) keeps its mode: colleagues keep access.
@@ -270,7 +348,15 @@ impl OutputFile {
     ) -> Result<OutputFile> {
         refuse_existing(final_path, overwrite)?;
         let (file, temp) = temp_file_in(dir, final_path)?.into_parts();
-        OutputFile::prepare(final_path, &file, Home::Temporary(temp), layout, Some(dir))
+        let id = FileId::of(&file)
+            .with_context(|| format!("{}: cannot create", final_path.display()))?;
+        OutputFile::prepare(
+            final_path,
+            &file,
+            Home::Temporary(temp, id),
+            layout,
+            Some(dir),
+        )
     }
 
     /// Allocates, writes the directories and maps the pixel block. With compression the block
@@ -319,9 +405,9 @@ impl OutputFile {
     /// a shared map, so no msync is needed). Unmapping first matters: writing back a page that
     /// is still mapped write-protects it in the page table and interrupts every other CPU to
     /// flush its TLB, one page at a time (20 % of the samples of a 1,024-file run).
-    fn finish(self) -> Result<FinishedFile> {
+    fn finish(mut self) -> Result<FinishedFile> {
         if self.staged {
-            let file = self.home.open(&self.final_path, true)?;
+            let file = self.home.recreate(&self.final_path)?;
             self.layout
                 .write_compressed(self.map.bytes(), self.layout.options.compression, &file)
                 .with_context(|| format!("{}: cannot write", self.final_path.display()))?;
@@ -347,7 +433,7 @@ fn sync_files(files: &[FinishedFile]) -> Result<()> {
     const AT_ONCE: usize = 16;
     let sync_one = |f: &FinishedFile| {
         f.home
-            .open(&f.final_path, false)?
+            .reopen(&f.final_path)?
             .sync_all()
             .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))
     };

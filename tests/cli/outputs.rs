@@ -408,11 +408,13 @@ fn a_directory_of_more_images_than_the_open_file_limit_is_written() {
         .success();
     let (_, _, _, all) = read_stack(&s.path("all.tif"));
     fs::create_dir(s.path("existing")).expect("mkdir");
+    fs::create_dir(s.path("existing_packed")).expect("mkdir");
     let bin = assert_cmd::cargo::cargo_bin("imfilter");
     for (out, extra) in [
         ("new", ""),
         ("existing", ""),
         ("packed", "--compress deflate"),
+        ("existing_packed", "--compress deflate"),
     ] {
         let script = format!(
             "ulimit -n 64 && exec '{}' median --size 3 {extra} many.tif -o {out}/",
