@@ -177,7 +177,7 @@ pub enum Durability {
 pub struct PendingOutput {
     files: Vec<OutputFile>,
     /// A new output directory, built aside and renamed into place by `commit`.
-    new_dir: Option<(TempDir, PathBuf)>,
+    new_dir: Option<(TempDir, PathBuf, fs::Permissions)>,
     /// The result goes to stdout once complete.
     to_stdout: bool,
     overwrite: bool,
@@ -233,6 +233,19 @@ impl PendingOutput {
                         .with_context(|| {
                             format!("{}: cannot create a directory there", parent.display())
                         })?;
+                    // The mode the umask gives it, which it gets back once filled: a umask
+                    // that takes away the owner's write permission must not stop imfilter
+                    // from creating the files in it.
+                    let mode = fs::metadata(temp_dir.path())
+                        .with_context(|| format!("{}: cannot create", dir.display()))?
+                        .permissions();
+                    if mode.mode() & 0o300 != 0o300 {
+                        fs::set_permissions(
+                            temp_dir.path(),
+                            fs::Permissions::from_mode(mode.mode() | 0o300),
+                        )
+                        .with_context(|| format!("{}: cannot create", dir.display()))?;
+                    }
                     // Inside the new directory files have their final names already.
                     let files = names
                         .iter()
@@ -247,7 +260,7 @@ impl PendingOutput {
                             OutputFile::prepare(&dir.join(name), &file, home, &layout, staging_dir)
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    (files, Some((temp_dir, dir.clone())))
+                    (files, Some((temp_dir, dir.clone(), mode)))
                 }
             }
         };
@@ -291,14 +304,18 @@ impl PendingOutput {
         if durable {
             sync_files(&files)?;
         }
-        if let Some((temp_dir, final_dir)) = self.new_dir {
+        if let Some((temp_dir, final_dir, mode)) = self.new_dir {
             drop(files);
+            let writable = fs::Permissions::from_mode(mode.mode() | 0o300);
+            fs::set_permissions(temp_dir.path(), mode)
+                .with_context(|| format!("{}: cannot set its mode", final_dir.display()))?;
             if durable {
                 // Its entries, before it appears under its final name.
                 sync_dir(temp_dir.path());
             }
             let built = temp_dir.keep();
             if let Err(e) = rename_no_replace(&built, &final_dir, self.overwrite) {
+                let _ = fs::set_permissions(&built, writable);
                 let _ = fs::remove_dir_all(&built);
                 return Err(e);
             }
