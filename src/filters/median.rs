@@ -1899,44 +1899,37 @@ mod tests {
         }
     }
 
-    /// The 9×9 column sort: both columns of an output row pair, on every 0-1 input of its 10 rows.
-    #[test]
-    fn net9_sorts_both_columns() {
-        for code in 0u32..1 << 10 {
-            let rows: Vec<Vec<u8>> = (0..10)
-                .map(|r| vec![u8::from(code >> r & 1 == 1); 9])
+    /// A network kernel's `span`: input rows, first output, outputs, column rows, out rows.
+    type Span<const W: usize> = fn(&[&[u8]], usize, usize, &mut [[u8; W]], &mut [u8], &mut [u8]);
+
+    /// The column sort of a K×K network kernel (`span`): both columns of an output row pair,
+    /// on every 0-1 input of its K + 1 rows.
+    fn sorts_both_columns<const W: usize>(k: usize, span: Span<W>) {
+        for code in 0u32..1 << (k + 1) {
+            let rows: Vec<Vec<u8>> = (0..=k)
+                .map(|r| vec![u8::from(code >> r & 1 == 1); k])
                 .collect();
             let rows: Vec<&[u8]> = rows.iter().map(|r| &r[..]).collect();
-            let mut cols = vec![[0u8; W9]; 18];
+            let mut cols = vec![[0u8; W]; 2 * k];
             let (mut o0, mut o1) = ([0u8; 1], [0u8; 1]);
-            net9_span(&rows, 0, 1, &mut cols, &mut o0, &mut o1);
-            for (half, range) in [(0, 0..9), (1, 1..10)] {
+            span(&rows, 0, 1, &mut cols, &mut o0, &mut o1);
+            for (half, range) in [(0, 0..k), (1, 1..k + 1)] {
                 let mut want: Vec<u8> = range.map(|r| rows[r][0]).collect();
                 want.sort();
-                let got: Vec<u8> = (0..9).map(|i| cols[9 * half + i][0]).collect();
-                assert_eq!(got, want, "rows {code:010b}, column {half}");
+                let got: Vec<u8> = (0..k).map(|i| cols[k * half + i][0]).collect();
+                assert_eq!(got, want, "rows {code:b}, column {half}");
             }
         }
     }
 
-    /// The 7×7 column sort: both columns of an output row pair, on every 0-1 input of its 8 rows.
     #[test]
     fn net7_sorts_both_columns() {
-        for code in 0u32..1 << 8 {
-            let rows: Vec<Vec<u8>> = (0..8)
-                .map(|r| vec![u8::from(code >> r & 1 == 1); 7])
-                .collect();
-            let rows: Vec<&[u8]> = rows.iter().map(|r| &r[..]).collect();
-            let mut cols = vec![[0u8; W7]; 14];
-            let (mut o0, mut o1) = ([0u8; 1], [0u8; 1]);
-            net7_span(&rows, 0, 1, &mut cols, &mut o0, &mut o1);
-            for (half, range) in [(0, 0..7), (1, 1..8)] {
-                let mut want: Vec<u8> = range.map(|r| rows[r][0]).collect();
-                want.sort();
-                let got: Vec<u8> = (0..7).map(|i| cols[7 * half + i][0]).collect();
-                assert_eq!(got, want, "rows {code:08b}, column {half}");
-            }
-        }
+        sorts_both_columns(7, net7_span::<u8>);
+    }
+
+    #[test]
+    fn net9_sorts_both_columns() {
+        sorts_both_columns(9, net9_span::<u8>);
     }
 
     #[test]

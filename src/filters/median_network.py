@@ -20,7 +20,7 @@ on any input with sorted columns, and a network that selects the median of every
 input selects it of every input with sorted columns; step 4 checks the result on all of them.
 
 Usage: python3 src/filters/median_network.py 7   (prints the `network!` body for net7; K = 9
-takes about ten minutes: 10^9 inputs, checked twice)
+takes 7 minutes on the 2-core machine of docs/benchmarks.md: 10^9 inputs, checked twice)
 """
 import itertools
 import sys
