@@ -435,7 +435,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Targeted cases
 
-/// Rows wider than the kernels' internal chunks (256 outputs, 128 for 7×7), so chunk seams are
+/// Rows wider than the network kernels' internal chunks (128 outputs), so chunk seams are
 /// crossed.
 #[test]
 fn wide_rows_cross_chunk_boundaries() {

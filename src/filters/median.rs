@@ -34,8 +34,10 @@
 //!   rows) into L1-resident temporaries shared by the 5 outputs whose windows contain it; what is
 //!   left per output is a pruned selection network of 112 min/max over the sorted columns.
 //! * K = 7 and 9: the same scheme with pruned networks of 356 and 742 min/max over the sorted
-//!   columns, generated and checked by `median_network.py` (beside this file).
-//! * The networks are checked exhaustively in the unit tests (0-1 principle). The inner loops
+//!   columns, generated and checked by `median_network.py` (beside this file). One macro,
+//!   `sorted_columns_kernel!`, builds the 5×5, 7×7 and 9×9 kernels.
+//! * The networks are checked on every valid 0-1 input by the unit tests (0-1 principle; for
+//!   9×9 that test takes 13 s in release and runs on demand, a sample of it always). The inner loops
 //!   run over fixed-size blocks (the last one shifted back to end at the row's end) so that they
 //!   have no scalar tail.
 //! * Borders: the interior of each row reads the input rows in place; the r = K/2 columns at each
@@ -727,9 +729,6 @@ fn recycle<'b, T>(mut v: Vec<&[T]>) -> Vec<&'b [T]> {
 // ---------------------------------------------------------------------------------------------
 // 3×3 and 5×5: sorting networks over whole rows
 
-/// Outputs per pass of the 5×5 kernel: its sorted-column temporaries stay in L1.
-const CHUNK: usize = 256;
-
 #[inline(always)]
 fn med3<T: Sample>(a: T, b: T, c: T) -> T {
     a.mn(b).mx(a.mx(b).mn(c))
@@ -966,128 +965,6 @@ fn net5<T: Sample>(v: &mut [T; 25]) {
     );
 }
 
-/// 5×5: sort each column of 5 (the two output rows share the sort of their 4 common rows and
-/// insert their own fifth), then [`net5`] per output.
-struct Net5<T> {
-    isa: Isa,
-    cols: Vec<T>,
-}
-
-impl<T: Sample> Net5<T> {
-    fn new(isa: Isa) -> Self {
-        Net5 {
-            isa,
-            cols: vec![T::default(); 10 * (CHUNK + 4)],
-        }
-    }
-}
-
-impl<T: Sample> RowKernel<T> for Net5<T> {
-    fn pair(&mut self, rows: &[&[T]], out0: &mut [T], out1: &mut [T]) {
-        net5_pair(self.isa, rows, &mut self.cols, out0, out1);
-    }
-}
-
-per_isa!(fn net5_pair = net5_pair_body(rows: &[&[T]], cols: &mut [T], out0: &mut [T], out1: &mut [T]));
-
-/// `x` inserted into the sorted `s`.
-#[inline(always)]
-fn insert4<T: Sample>(x: T, s: [T; 4]) -> [T; 5] {
-    let u0 = x.mn(s[0]);
-    let t = x.mx(s[0]);
-    let u1 = t.mn(s[1]);
-    let t = t.mx(s[1]);
-    let u2 = t.mn(s[2]);
-    let t = t.mx(s[2]);
-    [u0, u1, u2, t.mn(s[3]), t.mx(s[3])]
-}
-
-#[inline(always)]
-fn net5_pair_body<T: Sample>(rows: &[&[T]], cols: &mut [T], out0: &mut [T], out1: &mut [T]) {
-    // Whole chunks only (the last one overlapping), so the inner loops have fixed trip counts.
-    for_each_block!(out0.len(), CHUNK, |s, m| {
-        net5_span(rows, s, m, cols, &mut out0[s..s + m], &mut out1[s..s + m]);
-    });
-}
-
-/// Outputs `s..s + m` of both rows.
-#[inline(always)]
-fn net5_span<T: Sample>(
-    rows: &[&[T]],
-    s: usize,
-    m: usize,
-    cols: &mut [T],
-    out0: &mut [T],
-    out1: &mut [T],
-) {
-    let (c0, c1) = cols.split_at_mut(cols.len() / 2);
-    let len = c0.len() / 5;
-    let c = m + 4;
-    let (r0, r1, r2) = (&rows[0][s..s + c], &rows[1][s..s + c], &rows[2][s..s + c]);
-    let (r3, r4, r5) = (&rows[3][s..s + c], &rows[4][s..s + c], &rows[5][s..s + c]);
-    {
-        let (a0, rest) = c0.split_at_mut(len);
-        let (a1, rest) = rest.split_at_mut(len);
-        let (a2, rest) = rest.split_at_mut(len);
-        let (a3, a4) = rest.split_at_mut(len);
-        let (b0, rest) = c1.split_at_mut(len);
-        let (b1, rest) = rest.split_at_mut(len);
-        let (b2, rest) = rest.split_at_mut(len);
-        let (b3, b4) = rest.split_at_mut(len);
-        let (a0, a1, a2, a3, a4) = (
-            &mut a0[..c],
-            &mut a1[..c],
-            &mut a2[..c],
-            &mut a3[..c],
-            &mut a4[..c],
-        );
-        let (b0, b1, b2, b3, b4) = (
-            &mut b0[..c],
-            &mut b1[..c],
-            &mut b2[..c],
-            &mut b3[..c],
-            &mut b4[..c],
-        );
-        for j in 0..c {
-            let mut q = [r1[j], r2[j], r3[j], r4[j]];
-            network!(q; cas 0 1; cas 2 3; cas 0 2; cas 1 3; cas 1 2;);
-            [a0[j], a1[j], a2[j], a3[j], a4[j]] = insert4(r0[j], q);
-            [b0[j], b1[j], b2[j], b3[j], b4[j]] = insert4(r5[j], q);
-        }
-    }
-    combine5(c0, &mut out0[..m]);
-    combine5(c1, &mut out1[..m]);
-}
-
-#[inline(always)]
-fn combine5<T: Sample>(cols: &[T], out: &mut [T]) {
-    let m = out.len();
-    let len = cols.len() / 5;
-    // k[i][j] = rank i of column x + j, as views exactly m long, so the loop below has no bounds
-    // checks and vectorises.
-    let view = |i: usize, j: usize| &cols[i * len + j..i * len + j + m];
-    #[rustfmt::skip]
-    let k = [
-        [view(0, 0), view(0, 1), view(0, 2), view(0, 3), view(0, 4)],
-        [view(1, 0), view(1, 1), view(1, 2), view(1, 3), view(1, 4)],
-        [view(2, 0), view(2, 1), view(2, 2), view(2, 3), view(2, 4)],
-        [view(3, 0), view(3, 1), view(3, 2), view(3, 3), view(3, 4)],
-        [view(4, 0), view(4, 1), view(4, 2), view(4, 3), view(4, 4)],
-    ];
-    for x in 0..m {
-        #[rustfmt::skip]
-        let mut v = [
-            k[0][0][x], k[1][0][x], k[2][0][x], k[3][0][x], k[4][0][x],
-            k[0][1][x], k[1][1][x], k[2][1][x], k[3][1][x], k[4][1][x],
-            k[0][2][x], k[1][2][x], k[2][2][x], k[3][2][x], k[4][2][x],
-            k[0][3][x], k[1][3][x], k[2][3][x], k[3][3][x], k[4][3][x],
-            k[0][4][x], k[1][4][x], k[2][4][x], k[3][4][x], k[4][4][x],
-        ];
-        net5(&mut v);
-        out[x] = v[4];
-    }
-}
-
 /// The median of 49 values given as 7 sorted columns: `v[7 * j + i]` is the i-th smallest of
 /// column j. Result in `v[24]`.
 ///
@@ -1189,9 +1066,10 @@ fn net9<T: MinMax>(v: &mut [T; 81]) {
     );
 }
 
-/// Outputs per pass of the 7×7 (and larger) network kernels: their 2K sorted-column rows of
+/// Outputs per pass of the network kernels (5×5 and up): their 2K sorted-column rows of
 /// `CHUNK_NET + K − 1` values stay in L1.
 const CHUNK_NET: usize = 128;
+const W5: usize = CHUNK_NET + 4;
 const W7: usize = CHUNK_NET + 6;
 const W9: usize = CHUNK_NET + 8;
 
@@ -1209,7 +1087,7 @@ fn insert_sorted<T: MinMax, const N: usize, const M: usize>(x: T, s: [T; N]) -> 
     out
 }
 
-/// Defines a K×K kernel (K ≥ 7) made of sorted columns and a selection network per output:
+/// Defines a K×K kernel (K ≥ 5) made of sorted columns and a selection network per output:
 /// each column of K is sorted once (the two output rows share the sort of their K − 1 common
 /// rows and insert their own last value) into `CHUNK_NET`-wide rows shared by the K outputs
 /// whose windows contain it; then the network picks each output's median from its K columns.
@@ -1300,6 +1178,15 @@ macro_rules! sorted_columns_kernel {
             }
         }
     };
+}
+
+sorted_columns_kernel! {
+    /// 5×5: 5 sorted columns, then [`net5`] per output.
+    struct Net5 (size 5, width W5);
+    fn net5_pair, net5_pair_body, net5_span, combine5;
+    rows: r0, [r1 = 1, r2 = 2, r3 = 3, r4 = 4], r5 = 5;
+    sort_shared: [cas 0 1; cas 2 3; cas 0 2; cas 1 3; cas 1 2;],
+    select: net5, result 4, values [(0 0) (1 0) (2 0) (3 0) (4 0) (0 1) (1 1) (2 1) (3 1) (4 1) (0 2) (1 2) (2 2) (3 2) (4 2) (0 3) (1 3) (2 3) (3 3) (4 3) (0 4) (1 4) (2 4) (3 4) (4 4)];
 }
 
 sorted_columns_kernel! {
@@ -1923,6 +1810,11 @@ mod tests {
     }
 
     #[test]
+    fn net5_sorts_both_columns() {
+        sorts_both_columns(5, net5_span::<u8>);
+    }
+
+    #[test]
     fn net7_sorts_both_columns() {
         sorts_both_columns(7, net7_span::<u8>);
     }
@@ -1963,12 +1855,13 @@ mod tests {
     }
 
     #[test]
-    fn insert4_sorts() {
+    fn insert_sorted_sorts() {
         for x in 0..6u8 {
             let s = [1u8, 2, 3, 4];
             let mut want = vec![x, 1, 2, 3, 4];
             want.sort();
-            assert_eq!(insert4(x, s).to_vec(), want);
+            let got: [u8; 5] = insert_sorted(x, s);
+            assert_eq!(got.to_vec(), want);
         }
     }
 
