@@ -114,10 +114,7 @@ impl PendingSidecar {
             .map_err(|e| e.error)
             .with_context(|| format!("{}: cannot write the history", path.display()))?;
         if self.durability == Durability::WaitForDisk {
-            // Best effort, as for the result's directory: some file systems refuse it.
-            if let Ok(d) = fs::File::open(&self.dir) {
-                let _ = d.sync_all();
-            }
+            crate::output::sync_dir(&self.dir);
         }
         Ok(())
     }

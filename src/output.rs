@@ -92,22 +92,13 @@ impl FileId {
 }
 
 impl Home {
-    fn named(&self) -> Option<(&Path, FileId)> {
-        match self {
-            Home::Temporary(p, id) => Some((p, *id)),
-            Home::InNewDirectory(p, id) => Some((p, *id)),
-            Home::Unnamed(_) => None,
-        }
-    }
-
     /// A descriptor to read or sync the file: read-only, or write-only where its mode (from
     /// the umask) allows only that. Refuses a link, or another file, found at its path.
     fn reopen(&self, final_path: &Path) -> Result<File> {
-        let Some((path, id)) = self.named() else {
-            let Home::Unnamed(f) = self else {
-                unreachable!()
-            };
-            return f.try_clone().context("<stdout>: cannot reopen");
+        let (path, id) = match self {
+            Home::Unnamed(f) => return f.try_clone().context("<stdout>: cannot reopen"),
+            Home::Temporary(p, id) => (&**p, *id),
+            Home::InNewDirectory(p, id) => (p.as_path(), *id),
         };
         let open = |write: bool| {
             fs::OpenOptions::new()
@@ -138,13 +129,11 @@ impl Home {
     /// in between, a link included.
     fn recreate(&mut self, final_path: &Path) -> Result<File> {
         let named = || format!("{}: cannot write the output", final_path.display());
-        let Some((path, _)) = self.named() else {
-            let Home::Unnamed(f) = self else {
-                unreachable!()
-            };
-            return f.try_clone().context("<stdout>: cannot reopen");
+        let (path, id) = match self {
+            Home::Unnamed(f) => return f.try_clone().context("<stdout>: cannot reopen"),
+            Home::Temporary(p, id) => (p.to_path_buf(), id),
+            Home::InNewDirectory(p, id) => (p.clone(), id),
         };
-        let path = path.to_path_buf();
         fs::remove_file(&path).with_context(named)?;
         let file = fs::OpenOptions::new()
             .write(true)
@@ -152,11 +141,7 @@ impl Home {
             .mode(0o666)
             .open(&path)
             .with_context(named)?;
-        let new_id = FileId::of(&file).with_context(named)?;
-        match self {
-            Home::Temporary(_, id) | Home::InNewDirectory(_, id) => *id = new_id,
-            Home::Unnamed(_) => unreachable!(),
-        }
+        *id = FileId::of(&file).with_context(named)?;
         Ok(file)
     }
 }
@@ -178,8 +163,6 @@ pub struct PendingOutput {
     files: Vec<OutputFile>,
     /// A new output directory, built aside and renamed into place by `commit`.
     new_dir: Option<(TempDir, PathBuf, fs::Permissions)>,
-    /// The result goes to stdout once complete.
-    to_stdout: bool,
     overwrite: bool,
 }
 
@@ -267,7 +250,6 @@ impl PendingOutput {
         Ok(PendingOutput {
             files,
             new_dir,
-            to_stdout: *destination == Destination::Stdout,
             overwrite,
         })
     }
@@ -292,8 +274,15 @@ impl PendingOutput {
             .into_par_iter()
             .map(OutputFile::finish)
             .collect::<Result<Vec<_>>>()?;
-        if self.to_stdout {
-            let mut file = files[0].home.reopen(&files[0].final_path)?;
+        if let [
+            FinishedFile {
+                home: Home::Unnamed(file),
+                ..
+            },
+        ] = &files[..]
+        {
+            // stdout: the result goes there once complete.
+            let mut file = file;
             file.seek(SeekFrom::Start(0))
                 .context("<stdout>: cannot rewind")?;
             std::io::copy(&mut file, &mut std::io::stdout().lock())
@@ -526,7 +515,7 @@ fn rename_no_replace(from: &Path, to: &Path, overwrite: bool) -> Result<()> {
 }
 
 /// Makes a rename durable. Best effort: some filesystems refuse to sync a directory.
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
