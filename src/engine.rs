@@ -1,11 +1,13 @@
 //! Dispatching images over the rayon pool: each task is one whole image (or, for pointwise
 //! filters, a few whole images), read from the input stack (in place when it can be) and
-//! written into its own `&mut` output pages.
+//! written into its own output pages (`&mut` slices of the mapped output, or a directory's
+//! files, each mapped while its image is computed).
 
 use anyhow::Result;
 use rayon::prelude::*;
 
 use crate::interrupt;
+use crate::output::OutputPage;
 use crate::pixel::Pixel;
 use crate::progress::Progress;
 use crate::stack::Stack;
@@ -15,7 +17,7 @@ use crate::stack::Stack;
 /// already written are then discarded with the temporary output.
 pub fn run_pages<I, O, K>(
     input: &Stack,
-    outputs: Vec<&mut [O]>,
+    outputs: Vec<OutputPage<'_, O>>,
     kernel: K,
     progress: &Progress,
 ) -> Result<()>
@@ -31,7 +33,9 @@ where
         .try_for_each_init(Vec::new, |scratch, (index, out)| {
             interrupt::check()?;
             let page = input.page::<I>(index, scratch)?;
-            kernel(page, out);
+            let mut out = out.open()?;
+            kernel(&page, &mut out);
+            out.close()?;
             progress.tick();
             Ok(())
         })
@@ -44,7 +48,7 @@ where
 /// two float32 images and does not stay in cache from one image to the next.
 pub fn run_pointwise<I, O, K>(
     input: &Stack,
-    outputs: Vec<&mut [O]>,
+    outputs: Vec<OutputPage<'_, O>>,
     kernel: K,
     progress: &Progress,
 ) -> Result<()>
@@ -64,7 +68,7 @@ where
         .chunks(group)
         .try_for_each_init(
             Vec::new,
-            |scratch: &mut Vec<Vec<I>>, mut members: Vec<(usize, &mut [O])>| {
+            |scratch: &mut Vec<Vec<I>>, members: Vec<(usize, OutputPage<'_, O>)>| {
                 interrupt::check()?;
                 scratch.resize_with(members.len(), Vec::new);
                 let pages = members
@@ -72,14 +76,21 @@ where
                     .zip(scratch.iter_mut())
                     .map(|((index, _), scratch)| input.page::<I>(*index, scratch))
                     .collect::<Result<Vec<_>>>()?;
+                let mut outs = members
+                    .into_iter()
+                    .map(|(_, out)| out.open())
+                    .collect::<Result<Vec<_>>>()?;
                 let len = pages.first().map_or(0, |p| p.len());
                 for at in (0..len).step_by(BAND) {
                     let end = (at + BAND).min(len);
-                    for (page, (_, out)) in pages.iter().zip(members.iter_mut()) {
+                    for (page, out) in pages.iter().zip(outs.iter_mut()) {
                         kernel(at, &page[at..end], &mut out[at..end]);
                     }
                 }
-                members.iter().for_each(|_| progress.tick());
+                for out in outs {
+                    out.close()?;
+                    progress.tick();
+                }
                 Ok(())
             },
         )

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::stack::ifd::ByteOrder;
 use crate::stack::list_tiffs;
-use crate::stack::source::Source;
+use crate::stack::source::{Keep, Source};
 
 /// A summary of one or more files read as one stack.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ impl Info {
         };
         let sources = files
             .iter()
-            .map(|f| Source::open(f))
+            .map(|f| Source::open(f, Keep::WhileReading))
             .collect::<Result<Vec<_>>>()?;
         let first = &sources[0];
         let page0 = &first.pages[0];

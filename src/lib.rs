@@ -3,6 +3,8 @@
 //! The output stack is one uncompressed TIFF whose pixel block is memory-mapped writable and
 //! split into one `&mut` slice per image; rayon hands whole images to workers, which read their
 //! input page (mapped in place where the file allows it) and write their output page in place.
+//! A directory of single-image files is mapped one file at a time, by the worker whose image it
+//! holds, so tens of thousands of files stay within the system's limit on maps.
 
 pub mod cli;
 pub mod engine;

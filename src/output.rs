@@ -5,9 +5,16 @@
 //! succeeded is it synced to disk and renamed into place; until then, an error or a stop drops
 //! the temporary file, which deletes it. A new output directory is built the same way: a
 //! temporary directory renamed into place as a whole.
+//!
+//! A multi-page output stays mapped for the whole run, one `&mut` slice per image. The files of
+//! a directory output are mapped one at a time, by the worker that computes their image: every
+//! map is an entry of the process's map table, which Linux limits (`vm.max_map_count`, 65,530
+//! by default), and a directory of tens of thousands of results must not run into it.
 
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -50,17 +57,28 @@ impl Destination {
     }
 }
 
-/// An output file being computed. It keeps no file descriptor open (only its map): a
-/// directory of thousands of images must not run into the open-file limit (1024 in most
-/// sessions), so the file is reopened by its path when it is finished and synced.
+/// An output file being computed. It keeps no file descriptor open: a directory of thousands
+/// of images must not run into the open-file limit (1024 in most sessions), so the file is
+/// reopened by its path to map, compress or sync it.
 struct OutputFile {
     final_path: PathBuf,
     home: Home,
-    /// With compression the work is mapped from an unnamed staging file (alive while mapped)
-    /// and compressed into the output file by `commit`.
-    staged: bool,
     layout: Layout,
-    map: WriteMap,
+    /// The mode the umask gave the file, put back before it is synced and renamed: until then
+    /// its owner must be able to reopen it for reading and writing, which a umask such as 0222
+    /// would not allow.
+    restore_mode: Option<fs::Permissions>,
+    pixels: Pixels,
+}
+
+/// Where an output file's pixels are computed.
+enum Pixels {
+    /// Mapped for the whole run: the pixel block of a multi-page file or, with compression, of
+    /// an unnamed staging file (alive while mapped) compressed into the output by `commit`.
+    Mapped { map: WriteMap, staged: bool },
+    /// The one image of a directory's file, mapped (or, with compression, computed in memory
+    /// and compressed at once) only while a worker computes it: see [`OutputPage`].
+    OnDemand,
 }
 
 /// Where an output file is until it is committed.
@@ -91,28 +109,39 @@ impl FileId {
     }
 }
 
+/// What a reopened output file is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Mapping or writing its pixels, while its owner can read and write it.
+    ReadWrite,
+    /// Syncing it once its mode is the umask's again: read-only, or write-only where that
+    /// mode allows only that.
+    Sync,
+}
+
 impl Home {
-    /// A descriptor to read or sync the file: read-only, or write-only where its mode (from
-    /// the umask) allows only that. Refuses a link, or another file, found at its path.
-    fn reopen(&self, final_path: &Path) -> Result<File> {
+    /// A descriptor for `access`. Refuses a link, or another file, found at its path.
+    fn reopen(&self, final_path: &Path, access: Access) -> Result<File> {
         let (path, id) = match self {
             Home::Unnamed(f) => return f.try_clone().context("<stdout>: cannot reopen"),
             Home::Temporary(p, id) => (&**p, *id),
             Home::InNewDirectory(p, id) => (p.as_path(), *id),
         };
-        let open = |write: bool| {
+        let open = |read: bool, write: bool| {
             fs::OpenOptions::new()
-                .read(!write)
+                .read(read)
                 .write(write)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(path)
         };
-        let file = open(false)
-            .or_else(|e| match e.kind() {
-                std::io::ErrorKind::PermissionDenied => open(true),
+        let file = match access {
+            Access::ReadWrite => open(true, true),
+            Access::Sync => open(true, false).or_else(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => open(false, true),
                 _ => Err(e),
-            })
-            .with_context(|| format!("{}: cannot reopen the output", final_path.display()))?;
+            }),
+        }
+        .with_context(|| format!("{}: cannot reopen the output", final_path.display()))?;
         if FileId::of(&file).ok() != Some(id) {
             bail!(
                 "{}: the temporary file {} was replaced while imfilter was running",
@@ -123,26 +152,13 @@ impl Home {
         Ok(file)
     }
 
-    /// The empty placeholder replaced by a new, writable file at the same path, for writing
-    /// a compressed result: reopening the placeholder for writing would fail where the umask
-    /// leaves the owner no write permission. `create_new` refuses anything put at the path
-    /// in between, a link included.
-    fn recreate(&mut self, final_path: &Path) -> Result<File> {
-        let named = || format!("{}: cannot write the output", final_path.display());
-        let (path, id) = match self {
-            Home::Unnamed(f) => return f.try_clone().context("<stdout>: cannot reopen"),
-            Home::Temporary(p, id) => (p.to_path_buf(), id),
-            Home::InNewDirectory(p, id) => (p.clone(), id),
-        };
-        fs::remove_file(&path).with_context(named)?;
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o666)
-            .open(&path)
-            .with_context(named)?;
-        *id = FileId::of(&file).with_context(named)?;
-        Ok(file)
+    /// The path of a named home.
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Home::Temporary(p, _) => Some(p),
+            Home::InNewDirectory(p, _) => Some(p),
+            Home::Unnamed(_) => None,
+        }
     }
 }
 
@@ -189,12 +205,14 @@ impl PendingOutput {
                     file.try_clone()
                         .context("<stdout>: cannot create a temporary file")?,
                 );
-                let out = OutputFile::prepare(Path::new("<stdout>"), &file, home, &layout, None)?;
+                let out = OutputFile::mapped(Path::new("<stdout>"), &file, home, &layout, None)?;
                 (vec![out], None)
             }
             Destination::File(path) => {
                 let layout = Layout::new(pages, format, options);
-                let out = OutputFile::temporary(path, &parent_dir(path)?, &layout, overwrite)?;
+                let parent = parent_dir(path)?;
+                let (file, home) = OutputFile::temporary(path, &parent, overwrite)?;
+                let out = OutputFile::mapped(path, &file, home, &layout, Some(&parent))?;
                 (vec![out], None)
             }
             Destination::Directory { dir, names } => {
@@ -203,7 +221,11 @@ impl PendingOutput {
                 if dir.is_dir() {
                     let files = names
                         .iter()
-                        .map(|name| OutputFile::temporary(&dir.join(name), dir, &layout, overwrite))
+                        .map(|name| {
+                            let path = dir.join(name);
+                            let (file, home) = OutputFile::temporary(&path, dir, overwrite)?;
+                            OutputFile::on_demand(&path, &file, home, &layout)
+                        })
                         .collect::<Result<Vec<_>>>()?;
                     (files, None)
                 } else {
@@ -239,8 +261,7 @@ impl PendingOutput {
                             let id = FileId::of(&file)
                                 .with_context(|| format!("{}: cannot create", path.display()))?;
                             let home = Home::InNewDirectory(path, id);
-                            let staging_dir = Some(temp_dir.path());
-                            OutputFile::prepare(&dir.join(name), &file, home, &layout, staging_dir)
+                            OutputFile::on_demand(&dir.join(name), &file, home, &layout)
                         })
                         .collect::<Result<Vec<_>>>()?;
                     (files, Some((temp_dir, dir.clone(), mode)))
@@ -254,13 +275,19 @@ impl PendingOutput {
         })
     }
 
-    /// One `&mut` slice per image, in stack order, across every output file.
-    pub fn pages_mut<T: Pixel>(&mut self, page_len: usize) -> Vec<&mut [T]> {
+    /// Where each image's result goes, in stack order, across every output file: one
+    /// disjoint `&mut` slice of a mapped output, or one file of a directory.
+    pub fn pages_mut<T: Pixel>(&mut self, page_len: usize) -> Vec<OutputPage<'_, T>> {
         let mut pages = Vec::new();
         for f in &mut self.files {
-            let mine = f.map.pages_mut::<T>(page_len);
-            debug_assert_eq!(mine.len(), f.layout.pages);
-            pages.extend(mine);
+            if matches!(f.pixels, Pixels::OnDemand) {
+                debug_assert_eq!(f.layout.pages, 1);
+                pages.push(OutputPage(Target::File(f)));
+            } else if let Pixels::Mapped { map, .. } = &mut f.pixels {
+                let mine = map.pages_mut::<T>(page_len);
+                debug_assert_eq!(mine.len(), f.layout.pages);
+                pages.extend(mine.into_iter().map(|p| OutputPage(Target::Slice(p))));
+            }
         }
         pages
     }
@@ -288,6 +315,12 @@ impl PendingOutput {
             std::io::copy(&mut file, &mut std::io::stdout().lock())
                 .context("<stdout>: cannot write")?;
             return Ok(());
+        }
+        for f in &files {
+            if let (Some(mode), Some(path)) = (&f.restore_mode, f.home.path()) {
+                fs::set_permissions(path, mode.clone())
+                    .with_context(|| format!("{}: cannot set its mode", f.final_path.display()))?;
+            }
         }
         let durable = durability == Durability::WaitForDisk;
         if durable {
@@ -344,31 +377,21 @@ impl PendingOutput {
 }
 
 impl OutputFile {
-    /// An output at `final_path` built as a temporary file in `dir` (refused if `final_path`
+    /// A temporary file in `dir` for an output at `final_path` (refused if `final_path`
     /// exists, unless `overwrite`).
-    fn temporary(
-        final_path: &Path,
-        dir: &Path,
-        layout: &Layout,
-        overwrite: bool,
-    ) -> Result<OutputFile> {
+    fn temporary(final_path: &Path, dir: &Path, overwrite: bool) -> Result<(File, Home)> {
         refuse_existing(final_path, overwrite)?;
         let (file, temp) = temp_file_in(dir, final_path)?.into_parts();
         let id = FileId::of(&file)
             .with_context(|| format!("{}: cannot create", final_path.display()))?;
-        OutputFile::prepare(
-            final_path,
-            &file,
-            Home::Temporary(temp, id),
-            layout,
-            Some(dir),
-        )
+        Ok((file, Home::Temporary(temp, id)))
     }
 
-    /// Allocates, writes the directories and maps the pixel block. With compression the block
-    /// lives in an unnamed staging file in `staging_dir` (beside the output, so it is on a disk
-    /// with room) and `file` stays empty until `finish`. Neither descriptor is kept.
-    fn prepare(
+    /// A multi-page output: allocated, its directories written and its pixel block mapped for
+    /// the whole run. With compression the block lives in an unnamed staging file in
+    /// `staging_dir` (beside the output, so it is on a disk with room) and `file` stays empty
+    /// until `finish`. Neither descriptor is kept.
+    fn mapped(
         final_path: &Path,
         file: &File,
         home: Home,
@@ -376,6 +399,7 @@ impl OutputFile {
         staging_dir: Option<&Path>,
     ) -> Result<OutputFile> {
         let named = || final_path.display().to_string();
+        let restore_mode = owner_read_write(file, final_path)?;
         let staging = match (layout_compressed(layout), staging_dir) {
             (false, _) => None,
             (true, Some(dir)) => Some(tempfile::tempfile_in(dir)),
@@ -384,52 +408,177 @@ impl OutputFile {
         .transpose()
         .with_context(|| format!("{}: cannot create a staging file", named()))?;
         let mapped_file = staging.as_ref().unwrap_or(file);
-        mapped::preallocate(mapped_file, layout.file_len).with_context(|| {
-            format!(
-                "{}: cannot allocate {} bytes for the output",
-                named(),
-                layout.file_len
-            )
-        })?;
-        layout
-            .write_metadata(mapped_file)
-            .with_context(|| format!("{}: cannot write", named()))?;
+        allocate(mapped_file, layout, final_path)?;
         let map = WriteMap::new(mapped_file, layout.data_offset, layout.data_len() as usize)
             .with_context(|| format!("{}: cannot map the output", named()))?;
         Ok(OutputFile {
             final_path: final_path.to_path_buf(),
             home,
-            staged: staging.is_some(),
             layout: layout.clone(),
-            map,
+            restore_mode,
+            pixels: Pixels::Mapped {
+                map,
+                staged: staging.is_some(),
+            },
         })
     }
 
-    /// Puts the pixels into `file` and unmaps it. A compressed output is compressed from its
+    /// One file of a directory output, allocated and its directory written (uncompressed) or
+    /// left empty (compressed), mapped later by the worker that computes its image.
+    fn on_demand(
+        final_path: &Path,
+        file: &File,
+        home: Home,
+        layout: &Layout,
+    ) -> Result<OutputFile> {
+        let restore_mode = owner_read_write(file, final_path)?;
+        if !layout_compressed(layout) {
+            allocate(file, layout, final_path)?;
+        }
+        Ok(OutputFile {
+            final_path: final_path.to_path_buf(),
+            home,
+            layout: layout.clone(),
+            restore_mode,
+            pixels: Pixels::OnDemand,
+        })
+    }
+
+    /// Writes `pixels`, compressed, into the (empty) output file.
+    fn write_compressed(&self, pixels: &[u8]) -> Result<()> {
+        let file = self.home.reopen(&self.final_path, Access::ReadWrite)?;
+        self.layout
+            .write_compressed(pixels, self.layout.options.compression, &file)
+            .with_context(|| format!("{}: cannot write", self.final_path.display()))
+    }
+
+    /// Puts the pixels into the file and unmaps it. A compressed output is compressed from its
     /// staging map, in parallel. A mapped output needs no write: its pixels are already the
     /// file's page cache, which `fsync` writes out (on Linux that covers pages dirtied through
     /// a shared map, so no msync is needed). Unmapping first matters: writing back a page that
     /// is still mapped write-protects it in the page table and interrupts every other CPU to
     /// flush its TLB, one page at a time (20 % of the samples of a 1,024-file run).
-    fn finish(mut self) -> Result<FinishedFile> {
-        if self.staged {
-            let file = self.home.recreate(&self.final_path)?;
-            self.layout
-                .write_compressed(self.map.bytes(), self.layout.options.compression, &file)
-                .with_context(|| format!("{}: cannot write", self.final_path.display()))?;
+    fn finish(self) -> Result<FinishedFile> {
+        if let Pixels::Mapped { map, staged: true } = &self.pixels {
+            self.write_compressed(map.bytes())?;
         }
-        drop(self.map);
+        drop(self.pixels);
         Ok(FinishedFile {
             final_path: self.final_path,
             home: self.home,
+            restore_mode: self.restore_mode,
         })
     }
+}
+
+/// Where one image's result goes: a slice of a mapped multi-page output, or one file of a
+/// directory output, mapped when the worker computing the image opens it.
+pub struct OutputPage<'a, T>(Target<'a, T>);
+
+enum Target<'a, T> {
+    Slice(&'a mut [T]),
+    File(&'a mut OutputFile),
+}
+
+impl<'a, T: Pixel> OutputPage<'a, T> {
+    /// The image's pixels, writable until [`OpenPage::close`].
+    pub fn open(self) -> Result<OpenPage<'a, T>> {
+        let file = match self.0 {
+            Target::Slice(pixels) => return Ok(OpenPage(Open::Slice(pixels))),
+            Target::File(file) => file,
+        };
+        let pixels = file.layout.format.pixels();
+        if layout_compressed(&file.layout) {
+            return Ok(OpenPage(Open::Buffer(vec![T::default(); pixels], file)));
+        }
+        let named = || format!("{}: cannot map the output", file.final_path.display());
+        let handle = file.home.reopen(&file.final_path, Access::ReadWrite)?;
+        let map = WriteMap::new(
+            &handle,
+            file.layout.data_offset,
+            file.layout.data_len() as usize,
+        )
+        .with_context(named)?;
+        Ok(OpenPage(Open::Map(map, PhantomData)))
+    }
+}
+
+/// One image's writable pixels (see [`OutputPage::open`]).
+pub struct OpenPage<'a, T>(Open<'a, T>);
+
+enum Open<'a, T> {
+    Slice(&'a mut [T]),
+    /// A directory's file, unmapped when closed (or dropped).
+    Map(WriteMap, PhantomData<T>),
+    /// A compressed directory file's image, compressed into it when closed.
+    Buffer(Vec<T>, &'a mut OutputFile),
+}
+
+impl<T: Pixel> OpenPage<'_, T> {
+    /// Done with the image: a compressed one is written, a mapped file unmapped.
+    pub fn close(self) -> Result<()> {
+        match self.0 {
+            Open::Slice(_) | Open::Map(..) => Ok(()),
+            Open::Buffer(pixels, file) => file.write_compressed(bytemuck::cast_slice(&pixels)),
+        }
+    }
+}
+
+impl<T: Pixel> Deref for OpenPage<'_, T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match &self.0 {
+            Open::Slice(pixels) => pixels,
+            Open::Map(map, _) => bytemuck::cast_slice(map.bytes()),
+            Open::Buffer(pixels, _) => pixels,
+        }
+    }
+}
+
+impl<T: Pixel> DerefMut for OpenPage<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match &mut self.0 {
+            Open::Slice(pixels) => pixels,
+            Open::Map(map, _) => map.pixels_mut(),
+            Open::Buffer(pixels, _) => pixels,
+        }
+    }
+}
+
+/// Lets the owner read and write `file` while imfilter works on it, whatever the umask left;
+/// returns the mode to put back before the file is renamed into place.
+fn owner_read_write(file: &File, final_path: &Path) -> Result<Option<fs::Permissions>> {
+    let named = || format!("{}: cannot create", final_path.display());
+    let mode = file.metadata().with_context(named)?.permissions();
+    if mode.mode() & 0o600 == 0o600 {
+        return Ok(None);
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode.mode() | 0o600))
+        .with_context(named)?;
+    Ok(Some(mode))
+}
+
+/// Reserves the file's blocks and writes its directories (see `mapped::preallocate`).
+fn allocate(file: &File, layout: &Layout, final_path: &Path) -> Result<()> {
+    let named = || final_path.display().to_string();
+    mapped::preallocate(file, layout.file_len).with_context(|| {
+        format!(
+            "{}: cannot allocate {} bytes for the output",
+            named(),
+            layout.file_len
+        )
+    })?;
+    layout
+        .write_metadata(file)
+        .with_context(|| format!("{}: cannot write", named()))
 }
 
 /// An output file whose pixels are all in it, unmapped, waiting to be synced and renamed.
 struct FinishedFile {
     final_path: PathBuf,
     home: Home,
+    restore_mode: Option<fs::Permissions>,
 }
 
 /// fsyncs every file, up to 16 at a time. An fsync mostly waits for the disk, and the file
@@ -439,7 +588,7 @@ fn sync_files(files: &[FinishedFile]) -> Result<()> {
     const AT_ONCE: usize = 16;
     let sync_one = |f: &FinishedFile| {
         f.home
-            .reopen(&f.final_path)?
+            .reopen(&f.final_path, Access::Sync)?
             .sync_all()
             .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))
     };

@@ -20,7 +20,7 @@ fn read_with_imfilter(path: &Path) -> (String, Vec<usize>, Vec<u8>) {
         let mut scratch = Vec::new();
         for i in 0..stack.len() {
             let page = stack.page::<T>(i, &mut scratch).unwrap_or_else(|e| panic!("{e:#}"));
-            bytes.extend_from_slice(bytemuck::cast_slice(page));
+            bytes.extend_from_slice(bytemuck::cast_slice(&page));
         }
     });
     (

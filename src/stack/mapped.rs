@@ -78,6 +78,11 @@ impl WriteMap {
         pixels.chunks_exact_mut(page_len).collect()
     }
 
+    /// The whole map as one page of pixels.
+    pub fn pixels_mut<T: Pixel>(&mut self) -> &mut [T] {
+        bytemuck::cast_slice_mut(&mut self.map[..])
+    }
+
     /// The mapped bytes, for writing them elsewhere once every page is done.
     pub fn bytes(&self) -> &[u8] {
         &self.map

@@ -10,13 +10,16 @@ pub mod write;
 
 use std::cmp::Ordering;
 use std::fs;
+use std::marker::PhantomData;
+use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::pixel::{DType, Pixel};
 use ifd::ByteOrder;
-use source::{RawPage, Source};
+use mapped::ReadMap;
+use source::{Keep, RawPage, Source};
 
 /// Width, height and sample type shared by every page of a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,18 +70,19 @@ impl Stack {
     /// Opens a multi-page TIFF file or a directory of TIFF files (natural order).
     pub fn open(path: &Path) -> Result<Stack> {
         if path == Path::new(source::STDIN) {
-            return Stack::from_sources(path, StackKind::Stdin, vec![Source::open(path)?]);
+            let stdin = Source::open(path, Keep::Mapped)?;
+            return Stack::from_sources(path, StackKind::Stdin, vec![stdin]);
         }
         let meta =
             fs::metadata(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        let (kind, files) = if meta.is_dir() {
-            (StackKind::Directory, list_tiffs(path)?)
+        let (kind, files, keep) = if meta.is_dir() {
+            (StackKind::Directory, list_tiffs(path)?, Keep::WhileReading)
         } else {
-            (StackKind::File, vec![path.to_path_buf()])
+            (StackKind::File, vec![path.to_path_buf()], Keep::Mapped)
         };
         let sources = files
             .iter()
-            .map(|f| Source::open(f))
+            .map(|f| Source::open(f, keep))
             .collect::<Result<Vec<_>>>()?;
         Stack::from_sources(path, kind, sources)
     }
@@ -160,26 +164,43 @@ impl Stack {
         self.sources.first().and_then(|s| s.description.as_deref())
     }
 
-    /// Page `index` as `&[T]`: the mapped file bytes themselves when the page is stored
-    /// uncompressed, contiguous, aligned and in native byte order; otherwise decoded into
-    /// `scratch`. `T` must be the stack's dtype.
-    pub fn page<'a, T: Pixel>(&'a self, index: usize, scratch: &'a mut Vec<T>) -> Result<&'a [T]> {
-        if let Some(pixels) = self.page_in_place(index) {
-            return Ok(pixels);
-        }
+    /// Page `index`: the mapped file bytes themselves when the page is stored uncompressed,
+    /// contiguous, aligned and in native byte order; otherwise decoded into `scratch`. `T`
+    /// must be the stack's dtype.
+    pub fn page<'a, T: Pixel>(
+        &'a self,
+        index: usize,
+        scratch: &'a mut Vec<T>,
+    ) -> Result<Page<'a, T>> {
         let at = self.pages[index];
         let source = &self.sources[at.source];
         let raw = &source.pages[at.page];
-        let bytes = source.map.bytes();
+        let fresh = match source.kept_bytes() {
+            Some(_) => None,
+            None => Some(source.map_again()?),
+        };
+        let bytes = match &fresh {
+            Some(map) => map.bytes(),
+            None => source.kept_bytes().unwrap_or_default(),
+        };
+        if let Some(range) = self.in_place_range::<T>(index)
+            && bytemuck::try_cast_slice::<u8, T>(&bytes[range.clone()]).is_ok()
+        {
+            return Ok(match (fresh, source.kept_bytes()) {
+                (Some(map), _) => Page::Mapped(map, range, PhantomData),
+                (None, kept) => {
+                    Page::Borrowed(bytemuck::cast_slice(&kept.unwrap_or_default()[range]))
+                }
+            });
+        }
         let len = self.format.pixels() * std::mem::size_of::<T>();
-        let native = source.byte_order == ByteOrder::native();
         scratch.clear();
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
         if raw.compression != 1 || raw.tile.is_some() {
             decode::decode_page(bytes, source.byte_order, raw, dst)
                 .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
-            return Ok(scratch);
+            return Ok(Page::Borrowed(scratch));
         }
         let mut filled = 0;
         for &(offset, count) in &raw.chunks {
@@ -187,15 +208,23 @@ impl Stack {
             dst[filled..filled + take].copy_from_slice(&bytes[offset as usize..][..take]);
             filled += take;
         }
-        if !native {
+        if source.byte_order != ByteOrder::native() {
             scratch.iter_mut().for_each(|v| *v = v.swap_bytes());
         }
-        Ok(scratch)
+        Ok(Page::Borrowed(scratch))
     }
 
-    /// Page `index` as the mapped file bytes themselves, when it is stored uncompressed,
-    /// contiguous, aligned and in native byte order; None when it has to be decoded.
+    /// Page `index` as the kept map's bytes themselves, when it is stored uncompressed,
+    /// contiguous, aligned and in native byte order; None when it has to be decoded or its
+    /// file is mapped only while it is read.
     pub fn page_in_place<T: Pixel>(&self, index: usize) -> Option<&[T]> {
+        let range = self.in_place_range::<T>(index)?;
+        let bytes = self.sources[self.pages[index].source].kept_bytes()?;
+        bytemuck::try_cast_slice(&bytes[range]).ok()
+    }
+
+    /// Where page `index`'s pixels lie in its file, when they can be read without decoding.
+    fn in_place_range<T: Pixel>(&self, index: usize) -> Option<Range<usize>> {
         assert_eq!(
             T::DTYPE,
             self.format.dtype,
@@ -207,8 +236,7 @@ impl Stack {
             return None;
         }
         let start = source.pages[at.page].contiguous_offset()? as usize;
-        let len = self.format.pixels() * std::mem::size_of::<T>();
-        bytemuck::try_cast_slice(&source.map.bytes()[start..start + len]).ok()
+        Some(start..start + self.format.pixels() * std::mem::size_of::<T>())
     }
 
     /// Page `index` converted to f32 into `out`, for flats and darks.
@@ -220,6 +248,26 @@ impl Stack {
             out.extend(page.iter().map(|v| v.to_f32()));
             Ok(())
         })
+    }
+}
+
+/// One page's pixels, as [`Stack::page`] found them.
+pub enum Page<'a, T> {
+    /// In a kept map, or decoded into the caller's scratch buffer.
+    Borrowed(&'a [T]),
+    /// In a map of a directory's file made for this read, unmapped when dropped.
+    Mapped(ReadMap, Range<usize>, PhantomData<T>),
+}
+
+impl<T: Pixel> Deref for Page<'_, T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Page::Borrowed(pixels) => pixels,
+            // Alignment was checked when the page was made.
+            Page::Mapped(map, range, _) => bytemuck::cast_slice(&map.bytes()[range.clone()]),
+        }
     }
 }
 

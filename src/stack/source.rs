@@ -1,6 +1,7 @@
 //! One input TIFF file: mapped, its directories parsed, each page's format and pixel location.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -118,7 +119,11 @@ pub const STDIN: &str = "-";
 /// An input file: its bytes (mapped) and its pages.
 pub struct Source {
     pub path: PathBuf,
-    pub map: ReadMap,
+    /// The file's bytes, mapped for as long as the stack lives; `None` for the files of a
+    /// directory, which are mapped only while one of their pages is read (see [`Keep`]).
+    map: Option<ReadMap>,
+    /// Which file `path` named when it was parsed, so a file replaced since is not read.
+    id: (u64, u64),
     pub byte_order: ByteOrder,
     pub bigtiff: bool,
     pub file_len: u64,
@@ -131,12 +136,36 @@ pub struct Source {
 
 impl Source {
     /// Opens, maps and parses a TIFF file. Errors name the file.
-    pub fn open(path: &Path) -> Result<Source> {
+    pub fn open(path: &Path, keep: Keep) -> Result<Source> {
         if path == Path::new(STDIN) {
             return Source::from_stdin();
         }
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        Source::from_file(file, path)
+        Source::from_file(file, path, keep)
+    }
+
+    /// The file mapped again, for a source that is not kept mapped. A file changed since it
+    /// was parsed (another inode, another length) is an error, not a page read at stale
+    /// offsets.
+    pub fn map_again(&self) -> Result<ReadMap> {
+        let file = File::open(&self.path)
+            .with_context(|| format!("{}: cannot open", self.path.display()))?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("{}: cannot read its size", self.path.display()))?;
+        if (meta.dev(), meta.ino()) != self.id || meta.len() != self.file_len {
+            bail!(
+                "{}: the file changed while imfilter was reading the stack",
+                self.path.display()
+            );
+        }
+        ReadMap::open(&file)
+            .with_context(|| format!("{}: cannot map the file", self.path.display()))
+    }
+
+    /// The bytes of the kept map; `None` for a file mapped only while it is read.
+    pub fn kept_bytes(&self) -> Option<&[u8]> {
+        self.map.as_ref().map(ReadMap::bytes)
     }
 
     /// Reads a whole TIFF from standard input into an unnamed temporary file (on disk, so a
@@ -145,10 +174,11 @@ impl Source {
         let name = Path::new("<stdin>");
         let mut file = tempfile::tempfile().context("<stdin>: cannot create a temporary file")?;
         std::io::copy(&mut std::io::stdin().lock(), &mut file).context("<stdin>: cannot read")?;
-        Source::from_file(file, name)
+        // Unnamed: only this map reaches it.
+        Source::from_file(file, name, Keep::Mapped)
     }
 
-    fn from_file(file: File, path: &Path) -> Result<Source> {
+    fn from_file(file: File, path: &Path, keep: Keep) -> Result<Source> {
         let meta = file
             .metadata()
             .with_context(|| format!("{}: cannot read its size", path.display()))?;
@@ -206,9 +236,23 @@ impl Source {
             description,
             resolution,
             pages,
-            map,
+            id: (meta.dev(), meta.ino()),
+            map: (keep == Keep::Mapped).then_some(map),
         })
     }
+}
+
+/// Whether a parsed input stays mapped. Every map is one entry of the process's memory map
+/// table, which Linux limits to 65,530 by default (`vm.max_map_count`): a directory of that
+/// many images, or half as many written into another directory, failed with "Cannot allocate
+/// memory" when every file stayed mapped. Mapping a directory's files one at a time costs one
+/// map and unmap per image and a copy of its pixels (they cannot outlive the map).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Mapped until the stack is dropped: a multi-page file, read in place.
+    Mapped,
+    /// Mapped only while a page is read: one file of a directory.
+    WhileReading,
 }
 
 fn read_page(
