@@ -151,15 +151,6 @@ impl Home {
         }
         Ok(file)
     }
-
-    /// The path of a named home.
-    fn path(&self) -> Option<&Path> {
-        match self {
-            Home::Temporary(p, _) => Some(p),
-            Home::InNewDirectory(p, _) => Some(p),
-            Home::Unnamed(_) => None,
-        }
-    }
 }
 
 /// Whether `commit` waits for the result to be on disk before renaming it into place.
@@ -185,7 +176,8 @@ pub struct PendingOutput {
 const TEMP_MARK: &str = ".imfilter-";
 
 impl PendingOutput {
-    /// Creates and maps the output files for `pages` images of `format`. Refuses to replace
+    /// Creates the output files for `pages` images of `format`, allocated to their full
+    /// uncompressed size, and maps a multi-page one. Refuses to replace
     /// an existing file unless `overwrite`.
     pub fn create(
         destination: &Destination,
@@ -292,7 +284,7 @@ impl PendingOutput {
         pages
     }
 
-    /// Writes compressed files, syncs every file (with [`Durability::WaitForDisk`]) and
+    /// Writes compressed multi-page files, syncs every file (with [`Durability::WaitForDisk`]) and
     /// renames them into place, so after a crash the output path holds either the old file or
     /// the whole new one.
     pub fn commit(self, durability: Durability) -> Result<()> {
@@ -317,8 +309,10 @@ impl PendingOutput {
             return Ok(());
         }
         for f in &files {
-            if let (Some(mode), Some(path)) = (&f.restore_mode, f.home.path()) {
-                fs::set_permissions(path, mode.clone())
+            if let Some(mode) = &f.restore_mode {
+                f.home
+                    .reopen(&f.final_path, Access::ReadWrite)?
+                    .set_permissions(mode.clone())
                     .with_context(|| format!("{}: cannot set its mode", f.final_path.display()))?;
             }
         }
@@ -423,8 +417,10 @@ impl OutputFile {
         })
     }
 
-    /// One file of a directory output, allocated and its directory written (uncompressed) or
-    /// left empty (compressed), mapped later by the worker that computes its image.
+    /// One file of a directory output, allocated and its directory written, mapped later by
+    /// the worker that computes its image. A compressed one is allocated at its uncompressed
+    /// size too, so that a full disk is an error before the work starts, and cut to its
+    /// compressed size once written.
     fn on_demand(
         final_path: &Path,
         file: &File,
@@ -432,9 +428,7 @@ impl OutputFile {
         layout: &Layout,
     ) -> Result<OutputFile> {
         let restore_mode = owner_read_write(file, final_path)?;
-        if !layout_compressed(layout) {
-            allocate(file, layout, final_path)?;
-        }
+        allocate(file, layout, final_path)?;
         Ok(OutputFile {
             final_path: final_path.to_path_buf(),
             home,
@@ -444,11 +438,13 @@ impl OutputFile {
         })
     }
 
-    /// Writes `pixels`, compressed, into the (empty) output file.
+    /// Writes `pixels`, compressed, into the output file, and cuts off what its allocation
+    /// left beyond them.
     fn write_compressed(&self, pixels: &[u8]) -> Result<()> {
         let file = self.home.reopen(&self.final_path, Access::ReadWrite)?;
         self.layout
             .write_compressed(pixels, self.layout.options.compression, &file)
+            .and_then(|end| file.set_len(end))
             .with_context(|| format!("{}: cannot write", self.final_path.display()))
     }
 

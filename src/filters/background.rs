@@ -99,8 +99,8 @@ fn mean_of_pages<T: Pixel>(stack: &Stack, mean: &mut [f32]) -> Result<()> {
     };
     let in_place: Option<Vec<&[T]>> = (0..n).map(|i| stack.page_in_place::<T>(i)).collect();
     match in_place {
-        // Pages readable in place (the usual, uncompressed case): band by band, every page's
-        // band added while the band's sums stay in cache, no full-size sum array.
+        // Pages readable in place from a kept map (uncompressed multi-page files): band by band,
+        // every page's band added while the band's sums stay in cache, no full-size sum array.
         Some(pages) => {
             mean.par_chunks_mut(BAND)
                 .enumerate()
@@ -114,8 +114,8 @@ fn mean_of_pages<T: Pixel>(stack: &Stack, mean: &mut [f32]) -> Result<()> {
                     divide(mean, sums);
                 });
         }
-        // Pages to decode: one at a time (one decoded page in memory), each page's sum split
-        // over the threads.
+        // Pages to decode, or files of a directory (mapped one at a time): one page at a time,
+        // each page's sum split over the threads.
         None => {
             let mut sums = vec![0f64; mean.len()];
             let mut scratch = Vec::new();

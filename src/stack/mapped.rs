@@ -10,10 +10,13 @@
 //!    so no other process knows them. Their full length is allocated on disk (`fallocate`)
 //!    *before* they are mapped: every mapped page is backed by a block, so a store can never
 //!    fault with SIGBUS for a full disk or a hole past end-of-file.
-//! 3. The writable map is split into one `&mut [T]` per page with `chunks_exact_mut`, so the
-//!    borrow checker — not a comment — proves that no two workers can touch the same image.
-//!    Casting bytes to `[T]` goes through `bytemuck`, which checks size and alignment
-//!    (`T: Pod`); the data block starts on a page boundary (see `stack::write`).
+//! 3. A multi-page output's writable map is split into one `&mut [T]` per page with
+//!    `chunks_exact_mut`, so the borrow checker — not a comment — proves that no two workers
+//!    can touch the same image. A directory's output file is mapped only by the worker holding
+//!    the one `&mut` to its `OutputFile` (`output::OutputPage`), after checking that its path
+//!    still names the file imfilter created. Casting bytes to `[T]` goes through `bytemuck`,
+//!    which checks size and alignment (`T: Pod`); the data block starts on a page boundary
+//!    (see `stack::write`).
 
 use std::fs::File;
 use std::io;

@@ -150,17 +150,20 @@ impl Source {
     pub fn map_again(&self) -> Result<ReadMap> {
         let file = File::open(&self.path)
             .with_context(|| format!("{}: cannot open", self.path.display()))?;
+        let map = ReadMap::open(&file)
+            .with_context(|| format!("{}: cannot map the file", self.path.display()))?;
         let meta = file
             .metadata()
             .with_context(|| format!("{}: cannot read its size", self.path.display()))?;
-        if (meta.dev(), meta.ino()) != self.id || meta.len() != self.file_len {
+        // The length checked is the map's own: a file cut short after a size check would leave
+        // the page's offsets past the map.
+        if (meta.dev(), meta.ino()) != self.id || map.bytes().len() as u64 != self.file_len {
             bail!(
                 "{}: the file changed while imfilter was reading the stack",
                 self.path.display()
             );
         }
-        ReadMap::open(&file)
-            .with_context(|| format!("{}: cannot map the file", self.path.display()))
+        Ok(map)
     }
 
     /// The bytes of the kept map; `None` for a file mapped only while it is read.
@@ -246,7 +249,7 @@ impl Source {
 /// table, which Linux limits to 65,530 by default (`vm.max_map_count`): a directory of that
 /// many images, or half as many written into another directory, failed with "Cannot allocate
 /// memory" when every file stayed mapped. Mapping a directory's files one at a time costs one
-/// map and unmap per image and a copy of its pixels (they cannot outlive the map).
+/// map and unmap per image; the pixels are still read in place (`stack::Page::Mapped`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
     /// Mapped until the stack is dropped: a multi-page file, read in place.

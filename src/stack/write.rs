@@ -206,13 +206,14 @@ impl Layout {
 
     /// Writes the stack held uncompressed in `data` (the mapped block) to `file`, each page
     /// compressed with `compression`. Pages are compressed in parallel, a batch at a time, and
-    /// written in order: data first, then every directory, then the header.
+    /// written in order: data first, then every directory, then the header. Returns where the
+    /// written file ends (the file may have been allocated longer).
     pub fn write_compressed(
         &self,
         data: &[u8],
         compression: Compression,
         file: &File,
-    ) -> io::Result<()> {
+    ) -> io::Result<u64> {
         let e = Encoder {
             order: ByteOrder::native(),
             bigtiff: self.bigtiff || self.first_directory_only,
@@ -271,7 +272,8 @@ impl Layout {
         }
         out.seek(io::SeekFrom::Start(0))?;
         out.write_all(&e.header(first_directory))?;
-        out.flush()
+        out.flush()?;
+        Ok(at)
     }
 
     /// Writes header and every directory. Pixel data is left to the mapping.

@@ -222,28 +222,37 @@ fn a_sidecar_that_cannot_be_written_fails_before_the_result_is_in_place() {
 
 #[test]
 fn a_failed_run_leaves_no_output_and_no_temp_file() {
-    // The output cannot be allocated under a 64 KiB file-size limit: imfilter must fail
-    // before computing anything and clean up.
+    // No output can be allocated under an 8 KiB file-size limit (each image alone is 12 KiB
+    // of float32): imfilter must fail before computing anything and clean up, for a file, a
+    // directory and a compressed directory (compressed sizes are unknown in advance, so each
+    // file is allocated at its uncompressed size first).
     let s = Scratch::new();
     let before = s.all_files();
-    let out = std::process::Command::new("prlimit")
-        .arg("--fsize=65536")
-        .arg(assert_cmd::cargo::cargo_bin!("imfilter"))
-        .args(BC)
-        .args(["sample/stack.tif", "-o", "out.tif"])
-        .current_dir(s.dir.path())
-        .output();
-    let Ok(out) = out else {
-        panic!("prlimit (util-linux) is needed for this test");
-    };
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_one_line_error(&out.stderr, &["out.tif", "cannot allocate"]);
-    assert_eq!(s.all_files(), before);
+    for (out, extra) in [
+        ("out.tif", &[][..]),
+        ("out_dir/", &[][..]),
+        ("packed_dir/", &["--compress", "deflate"][..]),
+    ] {
+        let run = std::process::Command::new("prlimit")
+            .arg("--fsize=8192")
+            .arg(assert_cmd::cargo::cargo_bin!("imfilter"))
+            .args(BC)
+            .args(["sample/stack.tif", "-o", out])
+            .args(extra)
+            .current_dir(s.dir.path())
+            .output();
+        let Ok(run) = run else {
+            panic!("prlimit (util-linux) is needed for this test");
+        };
+        assert_eq!(
+            run.status.code(),
+            Some(1),
+            "{out}: stderr: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_one_line_error(&run.stderr, &[out.trim_end_matches('/'), "cannot allocate"]);
+        assert_eq!(s.all_files(), before, "{out}");
+    }
 }
 
 #[test]
@@ -326,6 +335,43 @@ fn compressed_outputs_hold_the_same_pixels() {
         assert_eq!(v["compression"], name);
         let plain = fs::metadata(s.path(&out)).expect("stat").len();
         assert!(plain > 0);
+    }
+    // A directory of compressed files: each image is compressed by the worker that computed
+    // it, and cut to its compressed size.
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "plain.tif"])
+        .assert()
+        .success();
+    s.imfilter()
+        .args(BC)
+        .args(["sample/stack.tif", "-o", "packed/", "--compress", "deflate"])
+        .assert()
+        .success();
+    let (pages, width, height, plain) = read_stack(&s.path("plain.tif"));
+    let mut files: Vec<_> = fs::read_dir(s.path("packed"))
+        .expect("packed/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), pages);
+    let image = (width * height) as usize;
+    for (i, file) in files.iter().enumerate() {
+        let (one, w, h, values) = read_stack(file);
+        assert_eq!((one, w, h), (1, width, height), "{}", file.display());
+        assert_eq!(
+            values,
+            plain[i * image..(i + 1) * image],
+            "{}",
+            file.display()
+        );
+        let stored = fs::metadata(file).expect("stat").len();
+        // Allocated first at the uncompressed layout's size: a 4 KiB-aligned pixel block.
+        assert!(
+            stored < 4096 + 4 * image as u64,
+            "{}: {stored} bytes, not cut to its compressed size",
+            file.display()
+        );
     }
     s.assert_no_temp_files();
 }
