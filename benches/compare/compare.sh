@@ -14,7 +14,7 @@
 #   --pages N          projections in the main stack (default 64)
 #   --shape HxW        image size (default 2048x2048)
 #   --reps R           timed rounds of the background-correction section (default 5)
-#   --sections LIST    comma-separated subset of bg,dir,decode,mem,median (default all)
+#   --sections LIST    comma-separated subset of bg,dir,decode,mem,median,scale (default all)
 #   --threads N        "all threads" for imfilter and the peers (default: nproc)
 #   --scratch DIR      data and outputs (default /tmp/imfilter-compare); needs ~10 GB by default
 #   --imfilter BIN     use this binary instead of building one
@@ -27,7 +27,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-pages=64 shape=2048x2048 reps=5 reps_dir=3 reps_median=3 sections=bg,dir,decode,mem,median
+pages=64 shape=2048x2048 reps=5 reps_dir=3 reps_median=3 sections=bg,dir,decode,mem,median,scale
 threads="$(nproc)" scratch=/tmp/imfilter-compare imfilter="" install=1 clean=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }

@@ -3,7 +3,7 @@
 Called by compare.sh (which installs the peers, makes the data and builds imfilter); it can be
 run alone on data that compare.sh left in its scratch directory:
 
-    peers.py --data DIR --imfilter BIN [--reps 5] [--sections bg,dir,decode,mem,median] [--json FILE]
+    peers.py --data DIR --imfilter BIN [--reps 5] [--sections bg,dir,decode,mem,median,scale] [--json FILE]
 
 How every number is taken
   * Each case is a whole process (startup, reading, computing, writing, exit), launched from
@@ -503,6 +503,57 @@ def section_median(a, out_dir: Path) -> tuple[str, list[Case]]:
     return note + table(cases, "time ÷ imfilter"), cases
 
 
+def thread_counts(most: int) -> list[int]:
+    """1, 2, 4, ... up to `most`, and `most` itself."""
+    counts, t = [], 1
+    while t < most:
+        counts.append(t)
+        t *= 2
+    return counts + [most]
+
+
+def section_scale(a, out_dir: Path) -> tuple[str, list[Case]]:
+    """Issue 6 target 5: throughput from 1 thread to all of them, imfilter beside the peers that
+    have threads, for the bandwidth-bound job (background correction, no sync) and the
+    compute-bound one (median 3×3 and 5×5, uint16). Each tool's 1-thread row is its reference."""
+    d = a.data
+    stack, flat, dark = d / "stack.tif", d / "flat.tif", d / "dark.tif"
+    o = out_dir / "scale_out.tif"
+    counts = thread_counts(a.threads)
+    cases = []
+
+    def series(work, tool, argv_for, inputs, pixels, env_for=lambda t: {}):
+        for t in counts:
+            cases.append(Case("scale", f"{work}, {tool}", tool, argv_for(t), inputs, [o], pixels, str(t),
+                              env=env_for(t), ref=t == 1))
+
+    n, h, w = shape_of(stack)
+    bg = f"bg {n}×{h}×{w} u16 → f32, no sync"
+    series(bg, "imfilter --no-sync", lambda t: imfilter_bg(a, stack, o, t, flat, dark, "--no-sync"),
+           [stack, flat, dark], n * h * w)
+    series(bg, "memmap+numexpr", lambda t: [PY, str(HERE / "bg_peer.py"), "memmap+numexpr", str(stack), str(flat),
+                                            str(dark), str(o), "--threads", str(t)], [stack, flat, dark], n * h * w)
+    # The median on the main stack too: the median section's stacks are too small to time a
+    # process at many threads.
+    for size in (3, 5):
+        work = f"median {size}×{size} u16 {n}×{h}×{w}, no sync"
+        series(work, "imfilter --no-sync", lambda t, size=size: [
+            a.imfilter, "-q", "-j", str(t), "median", "--no-sync", "--size", str(size), str(stack), "-o", str(o)],
+            [stack], n * h * w)
+        series(work, "cv2.medianBlur, images in a thread pool", lambda t, size=size: [
+            PY, str(HERE / "median_peer.py"), "cv2-pool", str(size), str(stack), str(o), "--threads", str(t)],
+            [stack], n * h * w)
+    measure(cases, a.reps_median)
+    text = table(cases, "time ÷ 1 thread")
+    notes = []
+    for c in cases:
+        s, ref = summary(c), next((r for r in cases if r.work == c.work and r.ref), None)
+        rs = ref and summary(ref)
+        if s and rs and c.threads == str(counts[-1]) and not c.ref:
+            notes.append(f"{c.work}: **{rs['median'] / s['median']:.1f}×** at {c.threads} threads")
+    return text + "\n\nSpeed-up over one thread: " + "; ".join(notes), cases
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -520,7 +571,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="directory compare.sh filled")
     ap.add_argument("--imfilter", required=True, help="the imfilter binary")
-    ap.add_argument("--sections", default="bg,dir,decode,mem,median")
+    ap.add_argument("--sections", default="bg,dir,decode,mem,median,scale")
     ap.add_argument("--reps", type=int, default=5, help="timed rounds for bg (default 5)")
     ap.add_argument("--reps-dir", type=int, default=3)
     ap.add_argument("--reps-mem", type=int, default=1)
@@ -549,7 +600,8 @@ def main() -> int:
                 "dir": ("Directory stacks (one file per image) vs one multi-page file, imfilter only", section_dir),
                 "decode": ("Compressed inputs decoded in parallel (background-correct --no-sync)", section_decode),
                 "mem": ("Memory vs stack size (background-correct, all threads)", section_mem),
-                "median": ("Median filter, file → file", section_median)}
+                "median": ("Median filter, file → file", section_median),
+                "scale": ("Scaling from 1 thread to all (issue 6 target 5)", section_scale)}
     raw = dict(started=started, machine=machine(), version=version, sections={})
     for key in a.sections.split(","):
         title, fn = sections[key]
