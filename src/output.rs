@@ -13,7 +13,6 @@
 
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -77,8 +76,10 @@ enum Pixels {
     /// an unnamed staging file (alive while mapped) compressed into the output by `commit`.
     Mapped { map: WriteMap, staged: bool },
     /// The one image of a directory's file, mapped (or, with compression, computed in memory
-    /// and compressed at once) only while a worker computes it: see [`OutputPage`].
-    OnDemand,
+    /// and compressed at once) only while a worker computes it: see [`OutputPage`]. `written`
+    /// once its page is closed: the file is allocated and its directory written beforehand, so
+    /// an image never computed would otherwise commit as a valid-looking image of zeros.
+    OnDemand { written: bool },
 }
 
 /// Where an output file is until it is committed.
@@ -272,7 +273,7 @@ impl PendingOutput {
     pub fn pages_mut<T: Pixel>(&mut self, page_len: usize) -> Vec<OutputPage<'_, T>> {
         let mut pages = Vec::new();
         for f in &mut self.files {
-            if matches!(f.pixels, Pixels::OnDemand) {
+            if matches!(f.pixels, Pixels::OnDemand { .. }) {
                 debug_assert_eq!(f.layout.pages, 1);
                 pages.push(OutputPage(Target::File(f)));
             } else if let Pixels::Mapped { map, .. } = &mut f.pixels {
@@ -434,7 +435,7 @@ impl OutputFile {
             home,
             layout: layout.clone(),
             restore_mode,
-            pixels: Pixels::OnDemand,
+            pixels: Pixels::OnDemand { written: false },
         })
     }
 
@@ -455,8 +456,13 @@ impl OutputFile {
     /// is still mapped write-protects it in the page table and interrupts every other CPU to
     /// flush its TLB, one page at a time (20 % of the samples of a 1,024-file run).
     fn finish(self) -> Result<FinishedFile> {
-        if let Pixels::Mapped { map, staged: true } = &self.pixels {
-            self.write_compressed(map.bytes())?;
+        match &self.pixels {
+            Pixels::Mapped { map, staged: true } => self.write_compressed(map.bytes())?,
+            Pixels::OnDemand { written: false } => bail!(
+                "{}: invariant: its image was never written",
+                self.final_path.display()
+            ),
+            _ => {}
         }
         drop(self.pixels);
         Ok(FinishedFile {
@@ -495,7 +501,7 @@ impl<'a, T: Pixel> OutputPage<'a, T> {
             file.layout.data_len() as usize,
         )
         .with_context(named)?;
-        Ok(OpenPage(Open::Map(map, PhantomData)))
+        Ok(OpenPage(Open::Map(map, file)))
     }
 }
 
@@ -505,7 +511,7 @@ pub struct OpenPage<'a, T>(Open<'a, T>);
 enum Open<'a, T> {
     Slice(&'a mut [T]),
     /// A directory's file, unmapped when closed (or dropped).
-    Map(WriteMap, PhantomData<T>),
+    Map(WriteMap, &'a mut OutputFile),
     /// A compressed directory file's image, compressed into it when closed.
     Buffer(Vec<T>, &'a mut OutputFile),
 }
@@ -513,10 +519,19 @@ enum Open<'a, T> {
 impl<T: Pixel> OpenPage<'_, T> {
     /// Done with the image: a compressed one is written, a mapped file unmapped.
     pub fn close(self) -> Result<()> {
-        match self.0 {
-            Open::Slice(_) | Open::Map(..) => Ok(()),
-            Open::Buffer(pixels, file) => file.write_compressed(bytemuck::cast_slice(&pixels)),
-        }
+        let file = match self.0 {
+            Open::Slice(_) => return Ok(()),
+            Open::Map(map, file) => {
+                drop(map);
+                file
+            }
+            Open::Buffer(pixels, file) => {
+                file.write_compressed(bytemuck::cast_slice(&pixels))?;
+                file
+            }
+        };
+        file.pixels = Pixels::OnDemand { written: true };
+        Ok(())
     }
 }
 

@@ -136,3 +136,43 @@ fn a_file_of_a_directory_replaced_after_opening_is_an_error_not_a_stale_read() {
         "unexpected error: {err}"
     );
 }
+
+#[test]
+fn a_directory_output_with_an_image_never_computed_is_not_committed() {
+    // Each file is allocated and its TIFF directory written before any work, so an image that
+    // no worker wrote would read back as a valid image of zeros: commit must refuse instead.
+    let root = tempfile::tempdir().expect("temp dir");
+    let output = root.path().join("out");
+    let destination = Destination::Directory {
+        dir: output.clone(),
+        names: vec!["a.tif".into(), "b.tif".into()],
+    };
+    let format = imfilter::stack::PageFormat {
+        width: SIDE,
+        height: SIDE,
+        dtype: DType::U16,
+    };
+    let mut pending =
+        PendingOutput::create(&destination, format, 2, false, &WriteOptions::default())
+            .expect("output created");
+    let mut pages = pending.pages_mut::<u16>(SIDE * SIDE);
+    let first = pages.remove(0);
+    let mut open = first.open().expect("opens");
+    open.fill(7);
+    open.close().expect("closes");
+    drop(pages);
+    let err = format!(
+        "{:#}",
+        pending.commit(Durability::NoWait).expect_err("refused")
+    );
+    assert!(
+        err.contains("b.tif") && err.contains("never written"),
+        "{err}"
+    );
+    assert!(!output.exists(), "a partial directory was committed");
+    assert_eq!(
+        fs::read_dir(root.path()).expect("ls").count(),
+        0,
+        "temporary files left"
+    );
+}
