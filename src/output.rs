@@ -74,7 +74,7 @@ struct OutputFile {
 enum Pixels {
     /// Mapped for the whole run: the pixel block of a multi-page file or, with compression, of
     /// an unnamed staging file (alive while mapped) compressed into the output by `commit`.
-    Mapped { map: WriteMap, staged: bool },
+    Mapped(WriteMap),
     /// The one image of a directory's file, mapped (or, with compression, computed in memory
     /// and compressed at once) only while a worker computes it: see [`OutputPage`]. `written`
     /// once its page is closed: the file is allocated and its directory written beforehand, so
@@ -110,39 +110,21 @@ impl FileId {
     }
 }
 
-/// What a reopened output file is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// Mapping or writing its pixels, while its owner can read and write it.
-    ReadWrite,
-    /// Syncing it once its mode is the umask's again: read-only, or write-only where that
-    /// mode allows only that.
-    Sync,
-}
-
 impl Home {
-    /// A descriptor for `access`. Refuses a link, or another file, found at its path.
-    fn reopen(&self, final_path: &Path, access: Access) -> Result<File> {
+    /// A read-write descriptor (its owner can read and write it until `commit` settles it).
+    /// Refuses a link, or another file, found at its path.
+    fn reopen(&self, final_path: &Path) -> Result<File> {
         let (path, id) = match self {
             Home::Unnamed(f) => return f.try_clone().context("<stdout>: cannot reopen"),
             Home::Temporary(p, id) => (&**p, *id),
             Home::InNewDirectory(p, id) => (p.as_path(), *id),
         };
-        let open = |read: bool, write: bool| {
-            fs::OpenOptions::new()
-                .read(read)
-                .write(write)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(path)
-        };
-        let file = match access {
-            Access::ReadWrite => open(true, true),
-            Access::Sync => open(true, false).or_else(|e| match e.kind() {
-                std::io::ErrorKind::PermissionDenied => open(false, true),
-                _ => Err(e),
-            }),
-        }
-        .with_context(|| format!("{}: cannot reopen the output", final_path.display()))?;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .with_context(|| format!("{}: cannot reopen the output", final_path.display()))?;
         if FileId::of(&file).ok() != Some(id) {
             bail!(
                 "{}: the temporary file {} was replaced while imfilter was running",
@@ -237,12 +219,9 @@ impl PendingOutput {
                     let mode = fs::metadata(temp_dir.path())
                         .with_context(|| format!("{}: cannot create", dir.display()))?
                         .permissions();
-                    if mode.mode() & 0o300 != 0o300 {
-                        fs::set_permissions(
-                            temp_dir.path(),
-                            fs::Permissions::from_mode(mode.mode() | 0o300),
-                        )
-                        .with_context(|| format!("{}: cannot create", dir.display()))?;
+                    if let Some(wider) = with_owner(&mode, OWNER_WRITE_SEARCH) {
+                        fs::set_permissions(temp_dir.path(), wider)
+                            .with_context(|| format!("{}: cannot create", dir.display()))?;
                     }
                     // Inside the new directory files have their final names already.
                     let files = names
@@ -276,7 +255,7 @@ impl PendingOutput {
             if matches!(f.pixels, Pixels::OnDemand { .. }) {
                 debug_assert_eq!(f.layout.pages, 1);
                 pages.push(OutputPage(Target::File(f)));
-            } else if let Pixels::Mapped { map, .. } = &mut f.pixels {
+            } else if let Pixels::Mapped(map) = &mut f.pixels {
                 let mine = map.pages_mut::<T>(page_len);
                 debug_assert_eq!(mine.len(), f.layout.pages);
                 pages.extend(mine.into_iter().map(|p| OutputPage(Target::Slice(p))));
@@ -309,21 +288,11 @@ impl PendingOutput {
                 .context("<stdout>: cannot write")?;
             return Ok(());
         }
-        for f in &files {
-            if let Some(mode) = &f.restore_mode {
-                f.home
-                    .reopen(&f.final_path, Access::ReadWrite)?
-                    .set_permissions(mode.clone())
-                    .with_context(|| format!("{}: cannot set its mode", f.final_path.display()))?;
-            }
-        }
         let durable = durability == Durability::WaitForDisk;
-        if durable {
-            sync_files(&files)?;
-        }
+        settle_files(&files, durable)?;
         if let Some((temp_dir, final_dir, mode)) = self.new_dir {
             drop(files);
-            let writable = fs::Permissions::from_mode(mode.mode() | 0o300);
+            let writable = with_owner(&mode, OWNER_WRITE_SEARCH);
             fs::set_permissions(temp_dir.path(), mode)
                 .with_context(|| format!("{}: cannot set its mode", final_dir.display()))?;
             if durable {
@@ -332,7 +301,9 @@ impl PendingOutput {
             }
             let built = temp_dir.keep();
             if let Err(e) = rename_no_replace(&built, &final_dir, self.overwrite) {
-                let _ = fs::set_permissions(&built, writable);
+                if let Some(writable) = writable {
+                    let _ = fs::set_permissions(&built, writable);
+                }
                 let _ = fs::remove_dir_all(&built);
                 return Err(e);
             }
@@ -346,10 +317,6 @@ impl PendingOutput {
             let Home::Temporary(temp, _) = f.home else {
                 unreachable!("invariant: files outside a new directory are temporary");
             };
-            // A replaced file (--force, --in-place) keeps its mode: colleagues keep access.
-            if let Ok(old) = fs::metadata(&f.final_path) {
-                let _ = fs::set_permissions(&temp, old.permissions());
-            }
             let persisted = if self.overwrite {
                 temp.persist(&f.final_path).map_err(|e| e.error)
             } else {
@@ -411,10 +378,7 @@ impl OutputFile {
             home,
             layout: layout.clone(),
             restore_mode,
-            pixels: Pixels::Mapped {
-                map,
-                staged: staging.is_some(),
-            },
+            pixels: Pixels::Mapped(map),
         })
     }
 
@@ -442,7 +406,7 @@ impl OutputFile {
     /// Writes `pixels`, compressed, into the output file, and cuts off what its allocation
     /// left beyond them.
     fn write_compressed(&self, pixels: &[u8]) -> Result<()> {
-        let file = self.home.reopen(&self.final_path, Access::ReadWrite)?;
+        let file = self.home.reopen(&self.final_path)?;
         self.layout
             .write_compressed(pixels, self.layout.options.compression, &file)
             .and_then(|end| file.set_len(end))
@@ -457,7 +421,9 @@ impl OutputFile {
     /// flush its TLB, one page at a time (20 % of the samples of a 1,024-file run).
     fn finish(self) -> Result<FinishedFile> {
         match &self.pixels {
-            Pixels::Mapped { map, staged: true } => self.write_compressed(map.bytes())?,
+            Pixels::Mapped(map) if layout_compressed(&self.layout) => {
+                self.write_compressed(map.bytes())?
+            }
             Pixels::OnDemand { written: false } => bail!(
                 "{}: invariant: its image was never written",
                 self.final_path.display()
@@ -494,7 +460,7 @@ impl<'a, T: Pixel> OutputPage<'a, T> {
             return Ok(OpenPage(Open::Buffer(vec![T::default(); pixels], file)));
         }
         let named = || format!("{}: cannot map the output", file.final_path.display());
-        let handle = file.home.reopen(&file.final_path, Access::ReadWrite)?;
+        let handle = file.home.reopen(&file.final_path)?;
         let map = WriteMap::new(
             &handle,
             file.layout.data_offset,
@@ -562,12 +528,20 @@ impl<T: Pixel> DerefMut for OpenPage<'_, T> {
 fn owner_read_write(file: &File, final_path: &Path) -> Result<Option<fs::Permissions>> {
     let named = || format!("{}: cannot create", final_path.display());
     let mode = file.metadata().with_context(named)?.permissions();
-    if mode.mode() & 0o600 == 0o600 {
+    let Some(wider) = with_owner(&mode, OWNER_READ_WRITE) else {
         return Ok(None);
-    }
-    file.set_permissions(fs::Permissions::from_mode(mode.mode() | 0o600))
-        .with_context(named)?;
+    };
+    file.set_permissions(wider).with_context(named)?;
     Ok(Some(mode))
+}
+
+const OWNER_READ_WRITE: u32 = 0o600;
+/// What the owner needs of a directory to create and remove files in it.
+const OWNER_WRITE_SEARCH: u32 = 0o300;
+
+/// `mode` with the owner's permission `bits` added, when it lacks any of them.
+fn with_owner(mode: &fs::Permissions, bits: u32) -> Option<fs::Permissions> {
+    (mode.mode() & bits != bits).then(|| fs::Permissions::from_mode(mode.mode() | bits))
 }
 
 /// Reserves the file's blocks and writes its directories (see `mapped::preallocate`).
@@ -592,27 +566,45 @@ struct FinishedFile {
     restore_mode: Option<fs::Permissions>,
 }
 
-/// fsyncs every file, up to 16 at a time. An fsync mostly waits for the disk, and the file
-/// system commits the metadata of concurrent fsyncs together: one at a time, a directory of
-/// 1,024 results took 2–3 times as long to sync as one file of the same bytes.
-fn sync_files(files: &[FinishedFile]) -> Result<()> {
+/// Makes a finished file what its output path should hold: synced to disk (if `durable`),
+/// then given its final mode, through a descriptor checked to be the file imfilter created. A
+/// file replacing another (`--force`, `--in-place`) keeps the old one's mode, so colleagues
+/// keep access; a new one gets the umask's back. The mode comes after the sync because the
+/// reopen needs the owner's read and write permission, which the final mode may lack.
+fn settle(f: &FinishedFile, durable: bool) -> Result<()> {
+    let replaced = fs::metadata(&f.final_path).ok().map(|m| m.permissions());
+    let mode = replaced.or_else(|| f.restore_mode.clone());
+    if !durable && mode.is_none() {
+        return Ok(());
+    }
+    let file = f.home.reopen(&f.final_path)?;
+    if durable {
+        file.sync_all()
+            .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))?;
+    }
+    if let Some(mode) = mode {
+        file.set_permissions(mode)
+            .with_context(|| format!("{}: cannot set its mode", f.final_path.display()))?;
+    }
+    Ok(())
+}
+
+/// [`settle`]s every file; durable, up to 16 at a time. An fsync mostly waits for the disk,
+/// and the file system commits the metadata of concurrent fsyncs together: one at a time, a
+/// directory of 1,024 results took 2–3 times as long to sync as one file of the same bytes.
+fn settle_files(files: &[FinishedFile], durable: bool) -> Result<()> {
     const AT_ONCE: usize = 16;
-    let sync_one = |f: &FinishedFile| {
-        f.home
-            .reopen(&f.final_path, Access::Sync)?
-            .sync_all()
-            .with_context(|| format!("{}: cannot sync to disk", f.final_path.display()))
-    };
-    if files.len() > 1 {
+    let settle_one = |f: &FinishedFile| settle(f, durable);
+    if durable && files.len() > 1 {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(files.len().min(AT_ONCE))
             .build();
         // Without threads to be had (a process limit), one at a time below.
         if let Ok(pool) = pool {
-            return pool.install(|| files.par_iter().with_max_len(1).try_for_each(sync_one));
+            return pool.install(|| files.par_iter().with_max_len(1).try_for_each(settle_one));
         }
     }
-    files.iter().try_for_each(sync_one)
+    files.iter().try_for_each(settle_one)
 }
 
 fn layout_compressed(layout: &Layout) -> bool {

@@ -1097,4 +1097,14 @@ fn bug_outputs_follow_the_umask_and_in_place_keeps_the_input_mode() {
         0o640,
         "--in-place changed the input's mode"
     );
+    // The same for a replaced output that is not synced (the mode is set on its own then).
+    fs::set_permissions(s.path("out.tif"), fs::Permissions::from_mode(0o604)).expect("chmod");
+    let out = run(
+        &s,
+        &words(&format!(
+            "{bc} sample/stack.tif -o out.tif --force --no-sync"
+        )),
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(mode("out.tif"), 0o604, "--force changed the output's mode");
 }
