@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::pixel::{DType, Pixel};
 use ifd::ByteOrder;
 use mapped::ReadMap;
-use source::{Keep, RawPage, Source};
+use source::{Bytes, Keep, RawPage, Source};
 
 /// Width, height and sample type shared by every page of a stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,22 +175,13 @@ impl Stack {
         let at = self.pages[index];
         let source = &self.sources[at.source];
         let raw = &source.pages[at.page];
-        let fresh = match source.kept_bytes() {
-            Some(_) => None,
-            None => Some(source.map_again()?),
-        };
-        let bytes = match &fresh {
-            Some(map) => map.bytes(),
-            None => source.kept_bytes().unwrap_or_default(),
-        };
+        let bytes = source.bytes()?;
         if let Some(range) = self.in_place_range::<T>(index)
             && bytemuck::try_cast_slice::<u8, T>(&bytes[range.clone()]).is_ok()
         {
-            return Ok(match (fresh, source.kept_bytes()) {
-                (Some(map), _) => Page::Mapped(map, range, PhantomData),
-                (None, kept) => {
-                    Page::Borrowed(bytemuck::cast_slice(&kept.unwrap_or_default()[range]))
-                }
+            return Ok(match bytes {
+                Bytes::Kept(kept) => Page::Borrowed(bytemuck::cast_slice(&kept[range])),
+                Bytes::Fresh(map) => Page::Mapped(map, range, PhantomData),
             });
         }
         let len = self.format.pixels() * std::mem::size_of::<T>();
@@ -198,7 +189,7 @@ impl Stack {
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
         if raw.compression != 1 || raw.tile.is_some() {
-            decode::decode_page(bytes, source.byte_order, raw, dst)
+            decode::decode_page(&bytes, source.byte_order, raw, dst)
                 .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
             return Ok(Page::Borrowed(scratch));
         }

@@ -1,6 +1,7 @@
 //! One input TIFF file: mapped, its directories parsed, each page's format and pixel location.
 
 use std::fs::File;
+use std::ops::Deref;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -144,10 +145,18 @@ impl Source {
         Source::from_file(file, path, keep)
     }
 
+    /// The file's bytes: the kept map, or the file mapped again for this read.
+    pub fn bytes(&self) -> Result<Bytes<'_>> {
+        match &self.map {
+            Some(map) => Ok(Bytes::Kept(map.bytes())),
+            None => self.map_again().map(Bytes::Fresh),
+        }
+    }
+
     /// The file mapped again, for a source that is not kept mapped. A file changed since it
     /// was parsed (another inode, another length) is an error, not a page read at stale
     /// offsets.
-    pub fn map_again(&self) -> Result<ReadMap> {
+    fn map_again(&self) -> Result<ReadMap> {
         let file = File::open(&self.path)
             .with_context(|| format!("{}: cannot open", self.path.display()))?;
         let map = ReadMap::open(&file)
@@ -242,6 +251,24 @@ impl Source {
             id: (meta.dev(), meta.ino()),
             map: (keep == Keep::Mapped).then_some(map),
         })
+    }
+}
+
+/// A source's bytes, as [`Source::bytes`] found them.
+pub enum Bytes<'a> {
+    Kept(&'a [u8]),
+    /// Unmapped when dropped.
+    Fresh(ReadMap),
+}
+
+impl Deref for Bytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Kept(bytes) => bytes,
+            Bytes::Fresh(map) => map.bytes(),
+        }
     }
 }
 
