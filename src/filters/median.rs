@@ -951,7 +951,7 @@ macro_rules! network {
 /// then deleting every comparator that never swaps on such inputs or whose outputs are unused.
 /// 112 min/max; `net5_selects_the_median` checks it on every 0-1 input (0-1 principle).
 #[inline(always)]
-fn net5<T: Sample>(v: &mut [T; 25]) {
+fn net5<T: MinMax>(v: &mut [T; 25]) {
     network!(v;
         cas 0 5; cas 10 15; max 0 10; cas 5 15; max 5 10; cas 15 20; max 10 15; cas 1 6;
         cas 11 16; max 1 11; cas 6 16; cas 6 11; cas 16 21; cas 11 16; max 6 11; cas 2 7;
@@ -1669,23 +1669,6 @@ impl<T: Sample> RowKernel<T> for NanAware<T> {
 mod tests {
     use super::*;
 
-    /// Every input with sorted columns of 0s and 1s: by the 0-1 principle a comparator network
-    /// that selects the median of all of these selects it for any sorted columns.
-    fn sorted_01_columns(k: usize) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let combos = (k + 1).pow(k as u32);
-        for mut code in 0..combos {
-            let mut v = Vec::with_capacity(k * k);
-            for _ in 0..k {
-                let zeros = code % (k + 1);
-                code /= k + 1;
-                v.extend((0..k).map(|i| u8::from(i >= zeros)));
-            }
-            out.push(v);
-        }
-        out
-    }
-
     fn median01(v: &[u8]) -> u8 {
         let zeros = v.iter().filter(|&&b| b == 0).count();
         u8::from(zeros <= v.len() / 2)
@@ -1826,11 +1809,7 @@ mod tests {
 
     #[test]
     fn net5_selects_the_median() {
-        for v in sorted_01_columns(5) {
-            let mut a: [u8; 25] = v.clone().try_into().expect("25 values");
-            net5(&mut a);
-            assert_eq!(a[4], median01(&v), "{v:?}");
-        }
+        selects_the_median_of_every_01_input(5, net5, 4);
     }
 
     /// Both 3×3 schedules on every 0-1 input of their 4 × 3 window rows (no precondition here,
