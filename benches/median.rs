@@ -3,8 +3,8 @@
 //!
 //! * `median_3x3`, `median_5x5`: the sorting-network kernels for uint16, float32 and uint8, once
 //!   per compiled version this CPU runs (`portable`, `avx2`, `avx512`);
-//! * `median_large`: 7×7 (sorting network) and the sliding-histogram path at 9, 15 and 31 (best
-//!   compiled version);
+//! * `median_large`: 7×7 and 9×9 (sorting networks) and the sliding-histogram path at 15 and 31
+//!   (best compiled version);
 //! * `remove_outliers`: 3×3, bright, uint16.
 //!
 //! The image is a synthetic projection like the peers' `make_stack.py`: a Gaussian beam of up to

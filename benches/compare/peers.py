@@ -262,6 +262,21 @@ def imfilter_bg(a, stack, out, threads, flat, dark, *extra):
             "--dark", str(dark), str(stack), "-o", str(out), *extra]
 
 
+def imfilter_median(a, size, stack, out, threads, *extra):
+    """`imfilter median`, as IMFILTER_MEDIAN_ARGS says to call it (default `median --size {size}`)."""
+    template = os.environ.get("IMFILTER_MEDIAN_ARGS", "median --size {size}").split()
+    return [a.imfilter, "-q", "-j", str(threads)] + [x.format(size=size) for x in template] + \
+        [*extra, str(stack), "-o", str(out)]
+
+
+def bg_peer(impl, stack, flat, dark, out, threads=1):
+    return [PY, str(HERE / "bg_peer.py"), impl, str(stack), str(flat), str(dark), str(out), "--threads", str(threads)]
+
+
+def median_peer(impl, size, stack, out, threads=1):
+    return [PY, str(HERE / "median_peer.py"), impl, str(size), str(stack), str(out), "--threads", str(threads)]
+
+
 def shape_of(path: Path):
     import tifffile
 
@@ -290,8 +305,7 @@ def section_bg(a, out_dir: Path) -> tuple[str, list[Case]]:
     if not floor_src.exists():  # a float32 file of exactly the output's size: imfilter's output
         subprocess.run(imfilter_bg(a, stack, floor_src, a.threads, flat, dark), check=True)
     inputs = [stack, flat, dark]
-    peer = lambda impl, t=1: [PY, str(HERE / "bg_peer.py"), impl, str(stack), str(flat), str(dark), str(o),
-                              "--threads", str(t)]
+    peer = lambda impl, t=1: bg_peer(impl, stack, flat, dark, o, t)
     T = a.threads
     cases = [
         Case("bg", work, "imfilter", imfilter_bg(a, stack, o, T, flat, dark), inputs, [o], px, str(T), ref=True),
@@ -468,11 +482,8 @@ def section_median(a, out_dir: Path) -> tuple[str, list[Case]]:
     o = out_dir / "median_out.tif"
     T = a.threads
     cases = []
-    template = os.environ.get("IMFILTER_MEDIAN_ARGS", "median --size {size}").split()
-    imf = lambda size, stack, t: [a.imfilter, "-q", "-j", str(t)] + [x.format(size=size) for x in template] + \
-        [str(stack), "-o", str(o)]
-    peer = lambda impl, size, stack, t: [PY, str(HERE / "median_peer.py"), impl, str(size), str(stack), str(o),
-                                         "--threads", str(t)]
+    imf = lambda size, stack, t: imfilter_median(a, size, stack, o, t)
+    peer = lambda impl, size, stack, t: median_peer(impl, size, stack, o, t)
     cases.append(Case("median", "fixed cost", "python3 + import numpy, tifffile, cv2, scipy.ndimage",
                       peer("imports", 3, d / "crop_u16.tif", 1), [], [o], 0, "1"))
     for dtype in ("u16", "f32"):
@@ -522,27 +533,24 @@ def section_scale(a, out_dir: Path) -> tuple[str, list[Case]]:
     counts = thread_counts(a.threads)
     cases = []
 
-    def series(work, tool, argv_for, inputs, pixels, env_for=lambda t: {}):
+    def series(work, tool, argv_for, inputs, pixels):
         for t in counts:
-            cases.append(Case("scale", f"{work}, {tool}", tool, argv_for(t), inputs, [o], pixels, str(t),
-                              env=env_for(t), ref=t == 1))
+            cases.append(Case("scale", f"{work}, {tool}", tool, argv_for(t), inputs, [o], pixels, str(t), ref=t == 1))
 
     n, h, w = shape_of(stack)
     bg = f"bg {n}×{h}×{w} u16 → f32, no sync"
     series(bg, "imfilter --no-sync", lambda t: imfilter_bg(a, stack, o, t, flat, dark, "--no-sync"),
            [stack, flat, dark], n * h * w)
-    series(bg, "memmap+numexpr", lambda t: [PY, str(HERE / "bg_peer.py"), "memmap+numexpr", str(stack), str(flat),
-                                            str(dark), str(o), "--threads", str(t)], [stack, flat, dark], n * h * w)
+    series(bg, "memmap+numexpr", lambda t: bg_peer("memmap+numexpr", stack, flat, dark, o, t), [stack, flat, dark],
+           n * h * w)
     # The median on the main stack too: the median section's stacks are too small to time a
     # process at many threads.
     for size in (3, 5):
         work = f"median {size}×{size} u16 {n}×{h}×{w}, no sync"
-        series(work, "imfilter --no-sync", lambda t, size=size: [
-            a.imfilter, "-q", "-j", str(t), "median", "--no-sync", "--size", str(size), str(stack), "-o", str(o)],
-            [stack], n * h * w)
-        series(work, "cv2.medianBlur, images in a thread pool", lambda t, size=size: [
-            PY, str(HERE / "median_peer.py"), "cv2-pool", str(size), str(stack), str(o), "--threads", str(t)],
-            [stack], n * h * w)
+        series(work, "imfilter --no-sync", lambda t, size=size: imfilter_median(a, size, stack, o, t, "--no-sync"),
+               [stack], n * h * w)
+        series(work, "cv2.medianBlur, images in a thread pool",
+               lambda t, size=size: median_peer("cv2-pool", size, stack, o, t), [stack], n * h * w)
     measure(cases, a.reps_median)
     text = table(cases, "time ÷ 1 thread")
     notes = []
