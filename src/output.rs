@@ -63,8 +63,8 @@ struct OutputFile {
     final_path: PathBuf,
     home: Home,
     layout: Layout,
-    /// The mode the umask gave the file, put back before it is synced and renamed: until then
-    /// its owner must be able to reopen it for reading and writing, which a umask such as 0222
+    /// The mode the umask gave the file, put back by `settle` before the rename: until then its
+    /// owner must be able to reopen it for reading and writing, which a umask such as 0222
     /// would not allow.
     restore_mode: Option<fs::Permissions>,
     pixels: Pixels,
