@@ -382,7 +382,7 @@ impl OutputFile {
         })
     }
 
-    /// One file of a directory output, allocated and its directory written, mapped later by
+    /// One file of a directory output, allocated (and its directory written), mapped later by
     /// the worker that computes its image. A compressed one is allocated at its uncompressed
     /// size too, so that a full disk is an error before the work starts, and cut to its
     /// compressed size once written.
@@ -544,7 +544,9 @@ fn with_owner(mode: &fs::Permissions, bits: u32) -> Option<fs::Permissions> {
     (mode.mode() & bits != bits).then(|| fs::Permissions::from_mode(mode.mode() | bits))
 }
 
-/// Reserves the file's blocks and writes its directories (see `mapped::preallocate`).
+/// Reserves the file's blocks (see `mapped::preallocate`) and, for an uncompressed layout,
+/// writes its TIFF directories around the pixel block the map fills. A compressed file's
+/// directories are written with its compressed data (`Layout::write_compressed`).
 fn allocate(file: &File, layout: &Layout, final_path: &Path) -> Result<()> {
     let named = || final_path.display().to_string();
     mapped::preallocate(file, layout.file_len).with_context(|| {
@@ -554,6 +556,9 @@ fn allocate(file: &File, layout: &Layout, final_path: &Path) -> Result<()> {
             layout.file_len
         )
     })?;
+    if layout_compressed(layout) {
+        return Ok(());
+    }
     layout
         .write_metadata(file)
         .with_context(|| format!("{}: cannot write", named()))
