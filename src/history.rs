@@ -14,28 +14,23 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::output::Durability;
+use crate::output::names;
 
 /// The sidecar path for a result at `output` (a file or a directory).
 pub fn sidecar_path(output: &Path) -> PathBuf {
     let trimmed: PathBuf = output.components().collect();
-    let name = trimmed
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let lower = name.to_ascii_lowercase();
-    let stem = [".tiff", ".tif"]
-        .iter()
-        .find(|ext| lower.ends_with(*ext))
-        .map_or(name.as_str(), |ext| &name[..name.len() - ext.len()]);
-    trimmed.with_file_name(format!("{stem}.json"))
+    let name = trimmed.file_name().unwrap_or_default();
+    trimmed.with_file_name(names::joined(names::tiff_stem(name), ".json"))
 }
 
-/// One run: what was done, with which parameters, to what, when, by which version.
-pub fn entry(operation: &str, parameters: Value, input: &Path) -> Value {
+/// One run: what was done, with which parameters, to what, into what, when, by which version.
+/// `output` is how a later run knows the sidecar is this result's own (see [`prepare`]).
+pub fn entry(operation: &str, parameters: Value, input: &Path, output: &Path) -> Value {
     json!({
         "operation": operation,
         "parameters": parameters,
         "input": input.display().to_string(),
+        "output": output.display().to_string(),
         "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         "software": crate::run::software(),
     })
@@ -68,11 +63,21 @@ pub struct PendingSidecar {
 /// Writes `history` for a result at `output` under a temporary name in the same directory,
 /// synced unless the result itself is not (`--no-sync`).
 ///
-/// Done before the result is committed, so that a full disk or an unwritable sidecar is an
-/// error while nothing has changed at the output path, and so that after the result's rename
-/// only the sidecar's own rename is left (a kill in between leaves the result with its previous
-/// sidecar, or none; the new history waits in `.NAME.json.imfilter-XXXXXX`).
-pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result<PendingSidecar> {
+/// Done before the work, so that a full disk or an unwritable sidecar is an error while nothing
+/// has changed at the output path, and so that after the result's rename only the sidecar's own
+/// rename is left (a kill in between leaves the result with its previous sidecar, or none; the
+/// new history waits in `.NAME.json.imfilter-XXXXXX`).
+///
+/// An existing `NAME.json` is replaced only if it is the history imfilter wrote for this same
+/// output, or with `force`: the name is common, and the file may be another result's history
+/// (`imfilter … Tomo -o Tomo.tif` would replace the input directory's own `Tomo.json`) or
+/// something no imfilter wrote.
+pub fn prepare(
+    output: &Path,
+    history: &Value,
+    durability: Durability,
+    force: bool,
+) -> Result<PendingSidecar> {
     let path = sidecar_path(output);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -80,14 +85,20 @@ pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result
     };
     let cannot = || format!("{}: cannot write the history", path.display());
     // What would make the final rename fail is refused now, before the result is committed.
-    if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-        bail!(
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => bail!(
             "{}: cannot write the history there: it is a directory",
             path.display()
-        );
+        ),
+        Ok(_) if !force && !is_history_of(&path, output) => bail!(
+            "{}: exists and is not the history of {}; it is kept (use --force to replace it)",
+            path.display(),
+            output.display()
+        ),
+        _ => {}
     }
     let mut temp = tempfile::Builder::new()
-        .prefix(&crate::output::temp_prefix(&path))
+        .prefix(&names::temp_prefix(&path))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)
         .with_context(cannot)?;
@@ -102,6 +113,32 @@ pub fn prepare(output: &Path, history: &Value, durability: Durability) -> Result
         dir,
         durability,
     })
+}
+
+/// Whether the sidecar at `path` is an imfilter history whose last run wrote `output`.
+fn is_history_of(path: &Path, output: &Path) -> bool {
+    let Some(last) = fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v.get("operation_history")?.as_array()?.last().cloned())
+    else {
+        return false;
+    };
+    let written_by_imfilter = last
+        .get("software")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.starts_with("imfilter "));
+    let file_name = |p: &Path| {
+        let trimmed: PathBuf = p.components().collect();
+        trimmed
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    let wrote = last
+        .get("output")
+        .and_then(Value::as_str)
+        .and_then(|o| file_name(Path::new(o)));
+    written_by_imfilter && wrote.is_some() && wrote == file_name(output)
 }
 
 impl PendingSidecar {

@@ -2,14 +2,18 @@
 //! is used. It decides where the result goes, and refuses, before anything is touched, plans
 //! that would lose data.
 
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use std::io::IsTerminal;
-
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::cli::IoArgs;
-use crate::output::{Destination, Durability};
+use crate::output::{Destination, Durability, names};
 use crate::pixel::DType;
 use crate::progress::ProgressMode;
 use crate::stack::write::Compression;
@@ -72,21 +76,22 @@ impl Job {
         output_dtype: DType,
     ) -> Result<(Destination, bool)> {
         match &self.output {
-            OutputChoice::InPlace => Ok((in_place(stack, output_dtype)?, true)),
+            OutputChoice::InPlace => Ok((in_place(stack, output_dtype, self.force)?, true)),
             OutputChoice::Path(p) if p == Path::new(STDOUT) => {
-                if std::io::stdout().is_terminal() {
-                    bail!(
-                        "-o -: stdout is a terminal; pipe the TIFF into a program or redirect it to a file"
-                    );
-                }
+                refuse_unusable_stdout()?;
                 Ok((Destination::Stdout, true))
             }
             OutputChoice::Path(p) => {
-                let as_dir = p.as_os_str().to_string_lossy().ends_with('/') || p.is_dir();
+                // A device or a FIFO is written into like stdout, never replaced by a file.
+                if fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+                    return Ok((Destination::Stream(p.clone()), true));
+                }
+                let as_dir = p.as_os_str().as_bytes().ends_with(b"/") || p.is_dir();
                 let d = if as_dir {
                     Destination::Directory {
-                        dir: p.clone(),
+                        dir: resolved(p),
                         names: page_names(stack),
+                        carried: Vec::new(),
                     }
                 } else {
                     Destination::File(p.clone())
@@ -102,6 +107,7 @@ impl Job {
                     StackKind::Directory => Destination::Directory {
                         dir: beside(&stack.path, command),
                         names: page_names(stack),
+                        carried: Vec::new(),
                     },
                 };
                 Ok((d, self.force))
@@ -110,54 +116,71 @@ impl Job {
     }
 }
 
+/// A directory result replaces the directory a symbolic link points to, not the link.
+fn resolved(dir: &Path) -> PathBuf {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => dir.canonicalize().unwrap_or_else(|_| dir.into()),
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// `-o -` needs a stdout that is not a terminal and not closed. A closed stdout is not seen
+/// as such by the program: Rust's runtime opens /dev/null, read-write, on a standard
+/// descriptor that is closed at start, and every write to it then succeeds. That descriptor is
+/// told apart from a user's `> /dev/null` (write-only) by its access mode.
+fn refuse_unusable_stdout() -> Result<()> {
+    let stdout = std::io::stdout();
+    if stdout.is_terminal() {
+        bail!("-o -: stdout is a terminal; pipe the TIFF into a program or redirect it to a file");
+    }
+    let fd = stdout.as_fd();
+    let read_write = rustix::fs::fcntl_getfl(fd)
+        .is_ok_and(|flags| flags & rustix::fs::OFlags::RWMODE == rustix::fs::OFlags::RDWR);
+    let is_null = |m: &fs::Metadata| m.file_type().is_char_device() && m.rdev() == NULL_DEVICE;
+    let on_null = File::from(fd.try_clone_to_owned().context("-o -: cannot use stdout")?)
+        .metadata()
+        .is_ok_and(|m| is_null(&m));
+    if read_write && on_null {
+        bail!("-o -: stdout is closed; redirect it to a file or a pipe");
+    }
+    Ok(())
+}
+
+/// `/dev/null`'s device number (1, 3) as `st_rdev` holds it on Linux.
+const NULL_DEVICE: u64 = (1 << 8) | 3;
+
 /// `stack.tif` → `stack_median.tif`; `Tomo/` → `Tomo_median`.
 fn beside(input: &Path, command: &str) -> PathBuf {
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "stack".into());
-    let lower = name.to_ascii_lowercase();
-    let new_name = match [".tiff", ".tif"].iter().find(|ext| lower.ends_with(*ext)) {
+    let name = input.file_name().unwrap_or(OsStr::new("stack"));
+    let suffix = format!("_{command}");
+    let new_name = match names::tiff_extension(name) {
         Some(ext) if input.is_file() => {
-            let stem = &name[..name.len() - ext.len()];
-            format!("{stem}_{command}{}", &name[name.len() - ext.len()..])
+            names::joined(&names::joined(names::tiff_stem(name), &suffix), ext)
         }
-        _ if input.is_file() => format!("{name}_{command}.tif"),
-        _ => format!("{name}_{command}"),
+        _ if input.is_file() => names::joined(name, format!("{suffix}.tif")),
+        _ => names::joined(name, &suffix),
     };
     input.with_file_name(new_name)
 }
 
 /// File names for one-file-per-image output: a directory of single-page files keeps its
-/// names; anything else gets `STEM_000000.tif`, … in page order.
-fn page_names(stack: &Stack) -> Vec<String> {
+/// names (bytes, as they are); anything else gets `STEM_000000.tif`, … in page order.
+fn page_names(stack: &Stack) -> Vec<OsString> {
     let files: Vec<&Path> = stack.files().collect();
     if stack.kind == StackKind::Directory && files.len() == stack.len() {
         return files
             .iter()
-            .map(|f| {
-                f.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
+            .map(|f| f.file_name().unwrap_or_default().to_os_string())
             .collect();
     }
-    let base = stack
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "stack".into());
-    let lower = base.to_ascii_lowercase();
-    let stem = [".tiff", ".tif"]
-        .iter()
-        .find(|ext| lower.ends_with(*ext))
-        .map_or(base.as_str(), |ext| &base[..base.len() - ext.len()]);
+    let base = stack.path.file_name().unwrap_or(OsStr::new("stack"));
+    let stem = names::tiff_stem(base);
     (0..stack.len())
-        .map(|i| format!("{stem}_{i:06}.tif"))
+        .map(|i| names::joined(stem, format!("_{i:06}.tif")))
         .collect()
 }
 
-fn in_place(stack: &Stack, output_dtype: DType) -> Result<Destination> {
+fn in_place(stack: &Stack, output_dtype: DType, force: bool) -> Result<Destination> {
     let input = stack.format.dtype;
     if output_dtype != input {
         bail!(
@@ -168,7 +191,15 @@ fn in_place(stack: &Stack, output_dtype: DType) -> Result<Destination> {
     }
     match stack.kind {
         StackKind::Stdin => bail!("--in-place needs a file or directory input, not stdin"),
-        StackKind::File => Ok(Destination::File(stack.path.clone())),
+        StackKind::File => {
+            // A link is followed: the file it names is what the user means to replace.
+            let file = stack
+                .path
+                .canonicalize()
+                .with_context(|| format!("{}: cannot open", stack.path.display()))?;
+            check_replaceable(&file, force)?;
+            Ok(Destination::File(file))
+        }
         StackKind::Directory => {
             if stack.files().count() != stack.len() {
                 bail!(
@@ -177,16 +208,80 @@ fn in_place(stack: &Stack, output_dtype: DType) -> Result<Destination> {
                     stack.path.display()
                 );
             }
+            let dir = stack
+                .path
+                .canonicalize()
+                .with_context(|| format!("{}: cannot open", stack.path.display()))?;
+            let names = page_names(stack);
+            let mut carried = Vec::new();
+            let listing =
+                fs::read_dir(&dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+            for entry in listing {
+                let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+                let path = entry.path();
+                let kind = entry
+                    .file_type()
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                let image = names.iter().any(|n| *n == entry.file_name());
+                if kind.is_dir() {
+                    bail!(
+                        "{}: --in-place refused: the directory holds a directory ({}), which \
+                         imfilter cannot keep when it swaps in the result; write it to a new \
+                         directory with -o instead",
+                        dir.display(),
+                        path.display()
+                    );
+                }
+                if image && kind.is_symlink() {
+                    bail!(
+                        "{}: --in-place refused: it is a symbolic link, which the result would \
+                         replace; run --in-place on the file it names",
+                        path.display()
+                    );
+                }
+                if image {
+                    check_replaceable(&path, force)?;
+                } else {
+                    carried.push(entry.file_name());
+                }
+            }
             Ok(Destination::Directory {
-                dir: stack.path.clone(),
-                names: page_names(stack),
+                dir,
+                names,
+                carried,
             })
         }
     }
 }
 
+/// `--in-place` replaces a file by renaming the result over it: refused for a file the user
+/// cannot write (the rename would still succeed where the directory is writable), and, unless
+/// `force`, for a file with other hard links, which would keep the unfiltered data.
+fn check_replaceable(file: &Path, force: bool) -> Result<()> {
+    let meta = fs::metadata(file).with_context(|| format!("{}: cannot open", file.display()))?;
+    let writable = meta.permissions().mode() & 0o222 != 0
+        && rustix::fs::access(file, rustix::fs::Access::WRITE_OK).is_ok();
+    if !writable {
+        bail!(
+            "{}: --in-place refused: the file is read-only; make it writable first, or write \
+             the result to a new file with -o",
+            file.display()
+        );
+    }
+    if meta.nlink() > 1 && !force {
+        bail!(
+            "{}: --in-place refused: the file has {} hard links, and the others would keep the \
+             unfiltered data; use --force to replace this name only",
+            file.display(),
+            meta.nlink()
+        );
+    }
+    Ok(())
+}
+
 /// Refuses an output that would replace one of the inputs (the stack, a flat, a dark) unless
-/// the user asked for `--in-place`.
+/// the user asked for `--in-place`; a directory result replaces its directory as a whole, so
+/// no input may lie inside it either.
 pub fn refuse_input_as_output<'a>(
     destination: &Destination,
     inputs: impl IntoIterator<Item = &'a Path>,
@@ -208,6 +303,17 @@ pub fn refuse_input_as_output<'a>(
                 out.display()
             );
         }
+    }
+    if let Some(dir) = destination.replaced_directory()
+        && let Ok(dir) = dir.canonicalize()
+        && let Some(input) = inputs.iter().find(|i| i.starts_with(&dir))
+    {
+        bail!(
+            "{}: holds an input ({}), and a directory result replaces the directory as a \
+             whole; write the result elsewhere",
+            dir.display(),
+            input.display()
+        );
     }
     Ok(())
 }

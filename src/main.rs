@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use imfilter::cli::Cli;
-use imfilter::interrupt::{self, Interrupted};
+use imfilter::interrupt;
 
 fn main() -> ExitCode {
     if let Err(e) = interrupt::install() {
@@ -23,7 +23,8 @@ fn main() -> ExitCode {
     match imfilter::run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(stop) = e.downcast_ref::<Interrupted>() {
+            if let Some(stop) = interrupt::find(&e) {
+                eprintln!("imfilter: {stop}");
                 return ExitCode::from(stop.exit_code());
             }
             // A reader that stops early (`imfilter … -o - | head -c 100`) is not an error.

@@ -14,7 +14,7 @@ use crate::filters::outliers::{OutlierKind, OutlierParams};
 use crate::history;
 use crate::interrupt;
 use crate::job::{self, Job};
-use crate::output::{Destination, PendingOutput};
+use crate::output::PendingOutput;
 use crate::progress::Progress;
 use crate::stack::write::WriteOptions;
 use crate::stack::{PageFormat, Stack};
@@ -108,24 +108,21 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
     };
     let mut output =
         PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
+    if destination.keeps_history() {
+        let this_run = history::entry(
+            filter.name(),
+            filter.parameters(),
+            &job.input,
+            destination.display_path(),
+        );
+        let history = history::extended(&job.input, this_run);
+        output.prepare_history(&history, job.force, job.durability)?;
+    }
     let progress = Progress::new(job.progress, filter.name(), stack.len());
     filter.run(&stack, &mut output, &progress)?;
     progress.finish();
     interrupt::check()?;
-    let sidecar = match &destination {
-        Destination::Stdout => None,
-        to => {
-            let this_run = history::entry(filter.name(), filter.parameters(), &job.input);
-            let history = history::extended(&job.input, this_run);
-            Some(history::prepare(
-                to.display_path(),
-                &history,
-                job.durability,
-            )?)
-        }
-    };
     output.commit(job.durability)?;
-    sidecar.map(history::PendingSidecar::commit).transpose()?;
 
     if !job.quiet {
         let seconds = progress.elapsed().as_secs_f64();

@@ -56,10 +56,11 @@ fn a_directory_of_images_is_read_and_written_with_a_few_files_mapped_at_a_time()
         "input files stay mapped after opening"
     );
 
-    let names = (0..FILES).map(|i| format!("q_{i:04}.tif")).collect();
+    let names = (0..FILES).map(|i| format!("q_{i:04}.tif").into()).collect();
     let destination = Destination::Directory {
         dir: output.clone(),
         names,
+        carried: Vec::new(),
     };
     let mut pending = PendingOutput::create(
         &destination,
@@ -146,6 +147,7 @@ fn a_directory_output_with_an_image_never_computed_is_not_committed() {
     let destination = Destination::Directory {
         dir: output.clone(),
         names: vec!["a.tif".into(), "b.tif".into()],
+        carried: Vec::new(),
     };
     let format = imfilter::stack::PageFormat {
         width: SIDE,

@@ -276,6 +276,14 @@ impl Layout {
         Ok(at)
     }
 
+    /// A length the compressed file cannot exceed (provisional bound: LZW's 12-bit codes for
+    /// 8-bit input, plus room for every directory at BigTIFF sizes).
+    pub fn compressed_len_bound(&self) -> u64 {
+        let data = self.data_len();
+        let strips = data / STRIP_TARGET_BYTES + self.pages as u64;
+        data + data / 2 + 64 * strips + 4096 * (self.pages as u64 + 1)
+    }
+
     /// Writes header and every directory. Pixel data is left to the mapping.
     pub fn write_metadata(&self, file: &File) -> io::Result<()> {
         let e = self.encoder();

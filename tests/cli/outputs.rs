@@ -71,20 +71,35 @@ fn o_directory_splits_a_multipage_stack_into_numbered_files() {
 }
 
 #[test]
-fn o_existing_directory_writes_into_it() {
+fn o_existing_empty_directory_is_filled_and_one_with_files_is_replaced_whole_only_with_force() {
     let s = Scratch::new();
     fs::create_dir(s.path("results")).expect("mkdir");
-    fs::write(s.path("results/keep.txt"), "mine").expect("write");
     s.imfilter()
         .args(BC)
         .args(["sample/Tomo", "-o", "results"])
         .assert()
         .success();
     assert!(s.path("results/proj_12.tif").is_file());
-    assert_eq!(
-        fs::read_to_string(s.path("results/keep.txt")).expect("read"),
-        "mine"
-    );
+
+    // A stale file would be read by the next step of a chain: a directory that holds anything
+    // is replaced only with --force, and then as a whole.
+    fs::write(s.path("results/stale.tif"), "from an older run").expect("write");
+    let a = s
+        .imfilter()
+        .args(BC)
+        .args(["sample/Tomo", "-o", "results"])
+        .assert()
+        .code(1);
+    assert_one_line_error(&a.get_output().stderr, &["results", "--force"]);
+    assert!(s.path("results/stale.tif").is_file());
+    s.imfilter()
+        .args(BC)
+        .args(["sample/Tomo", "-o", "results", "--force"])
+        .assert()
+        .success();
+    assert!(!s.path("results/stale.tif").exists(), "stale file kept");
+    assert_eq!(fs::read_dir(s.path("results")).expect("list").count(), 12);
+    s.assert_no_temp_files();
 }
 
 #[test]

@@ -223,11 +223,15 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Whether `name` is the temporary form of one of `outputs`: `.NAME.imfilter-XXXXXX`.
+/// Whether `name` is the temporary form of one of `outputs`, `.NAME.imfilter-XXXXXX`, or the
+/// lock a killed writer left, `.NAME.imfilter-lock`.
 fn is_temp_name_of(name: &str, outputs: &[&str]) -> bool {
     outputs.iter().any(|out| {
         name.strip_prefix(&format!(".{out}.imfilter-"))
-            .is_some_and(|rest| rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
+            .is_some_and(|rest| {
+                rest == "lock"
+                    || (rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
+            })
     })
 }
 
@@ -1008,16 +1012,40 @@ fn two_writers_to_one_output_leave_one_whole_result() {
             .map(|c| c.wait_with_output().expect("wait"))
             .collect()
     };
-    // With --force both succeed; the last rename wins, whole.
+    // With --force, a writer that finds another one writing the same output is refused with
+    // a line that says so; whoever succeeds leaves its whole result and its own history.
     for round in 0..4 {
         let outs = race(&["--force"]);
-        for o in &outs {
-            assert!(o.status.success(), "round {round}: {}", text(&o.stderr));
+        let mut winners = Vec::new();
+        for (o, input) in outs.iter().zip(["a.tif", "b.tif"]) {
+            if o.status.success() {
+                winners.push(input);
+            } else {
+                assert_eq!(o.status.code(), Some(1), "round {round}");
+                assert_one_line_error(&o.stderr, &["out.tif", "another imfilter run"]);
+            }
         }
+        assert!(!winners.is_empty(), "round {round}: neither succeeded");
         let got = fs::read(s.path("out.tif")).expect("read");
+        let pixels_of = if got == results[0] {
+            "a.tif"
+        } else {
+            assert!(got == results[1], "round {round}: a mixture");
+            "b.tif"
+        };
         assert!(
-            got == results[0] || got == results[1],
-            "round {round}: a mixture"
+            winners.contains(&pixels_of),
+            "round {round}: a loser's pixels"
+        );
+        let history: serde_json::Value =
+            serde_json::from_slice(&fs::read(s.path("out.json")).expect("sidecar")).expect("json");
+        let last = history["operation_history"]
+            .as_array()
+            .and_then(|runs| runs.last())
+            .expect("a run");
+        assert_eq!(
+            last["input"], pixels_of,
+            "round {round}: pixels from one writer, history from the other"
         );
         assert!(
             s.temp_files().is_empty(),
