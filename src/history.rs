@@ -20,7 +20,10 @@ use crate::output::names;
 pub fn sidecar_path(output: &Path) -> PathBuf {
     let trimmed: PathBuf = output.components().collect();
     let name = trimmed.file_name().unwrap_or_default();
-    trimmed.with_file_name(names::joined(names::tiff_stem(name), ".json"))
+    // The stem is cut where NAME.json would pass NAME_MAX (a 255-byte NAME.tif is valid); the
+    // rule is the same for every run, so a chain still finds its input's history.
+    let stem = names::shortened(names::tiff_stem(name), names::NAME_MAX - ".json".len());
+    trimmed.with_file_name(names::joined(stem, ".json"))
 }
 
 /// One run: what was done, with which parameters, to what, into what, when, by which version.

@@ -22,7 +22,7 @@ fn root() -> PathBuf {
 /// True when the tools can run; in CI their absence is a failure, not a skip.
 fn tools_present(test: &str) -> bool {
     let python = Command::new("python3")
-        .args(["-c", "import tifffile, numpy"])
+        .args(["-c", "import tifffile, numpy, imagecodecs"])
         .output();
     let present = python.is_ok_and(|o| o.status.success())
         && Command::new("tiffinfo").arg("-h").output().is_ok()
@@ -31,7 +31,7 @@ fn tools_present(test: &str) -> bool {
     if !present {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must install tifffile, numpy, libtiff-tools and imagej (see .ci/run)"
+            "CI must install tifffile, numpy, imagecodecs, libtiff-tools and imagej (see .ci/run)"
         );
         eprintln!(
             "{test}: skipped: tifffile, tiffinfo or ImageJ not installed (.ci/run installs them)"

@@ -14,7 +14,7 @@ use std::path::Path;
 pub const TEMP_MARK: &str = ".imfilter-";
 
 /// The longest file name Linux file systems take (`NAME_MAX`).
-const NAME_MAX: usize = 255;
+pub const NAME_MAX: usize = 255;
 
 /// tempfile's random part of a temporary name.
 const RANDOM_LEN: usize = 6;
@@ -42,7 +42,7 @@ pub fn lock_name(path: &Path) -> OsString {
 }
 
 /// `name` cut to at most `max` bytes; a UTF-8 name is cut on a character boundary.
-fn shortened(name: &OsStr, max: usize) -> &OsStr {
+pub fn shortened(name: &OsStr, max: usize) -> &OsStr {
     let bytes = name.as_bytes();
     if bytes.len() <= max {
         return name;

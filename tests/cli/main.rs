@@ -3,6 +3,7 @@
 
 mod background;
 mod errors;
+mod hostile;
 mod median;
 mod outputs;
 mod reliability;

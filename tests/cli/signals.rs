@@ -52,6 +52,11 @@ fn stop_midway(signal: &str, expected_code: i32) {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.trim_end().lines().count() == 1 && said.starts_with("imfilter: interrupted by SIG"),
+        "{signal}: stderr: {said}"
+    );
     assert!(!s.path("out.tif").exists(), "partial output left");
     s.assert_no_temp_files();
     assert_eq!(
@@ -69,4 +74,19 @@ fn ctrl_c_exits_130_and_leaves_nothing() {
 #[test]
 fn sigterm_exits_143_and_leaves_nothing() {
     stop_midway("-TERM", 143);
+}
+
+/// The batch-system and session signals whose default action would kill imfilter with its
+/// preallocated temporary files on disk: each stops the run cleanly, with 128 + its number.
+#[test]
+fn hangup_user_alarm_and_cpu_limit_signals_stop_cleanly() {
+    for (signal, code) in [
+        ("-HUP", 129),
+        ("-USR1", 138),
+        ("-USR2", 140),
+        ("-ALRM", 142),
+        ("-XCPU", 152),
+    ] {
+        stop_midway(signal, code);
+    }
 }
