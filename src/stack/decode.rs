@@ -8,6 +8,13 @@
 //! compression, predictor, strip or tile positions in the real bytes) and adds
 //! `PhotometricInterpretation = BlackIsZero`. Each worker builds its own view, so pages decode
 //! in parallel, and the pixels land in the caller's buffer in native byte order.
+//!
+//! Deflate and ZSTD chunks are inflated here first, not by the tiff crate: it reads a stream
+//! only as far as the pixels it needs, so it never reaches the end where zlib's Adler-32 and
+//! ZSTD's frame checksum are checked, and a corrupt chunk decodes to wrong pixels without an
+//! error. Each chunk is inflated whole, must end where its stream says it ends, pass its
+//! checksum, and give exactly the bytes its rows or tile need; the tiff crate then undoes the
+//! predictor and byte order over the inflated chunks as if they had been stored uncompressed.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
@@ -29,6 +36,31 @@ pub fn decode_page(
     page: &RawPage,
     dst: &mut [u8],
 ) -> Result<(), String> {
+    check_chunk_count(page)?;
+    if page.compression != 1 && page.chunks.iter().any(|c| c.1 == 0) {
+        // libtiff refuses these too: a compressed chunk always has at least a stream header.
+        let i = page.chunks.iter().position(|c| c.1 == 0).unwrap_or(0);
+        return Err(format!(
+            "corrupt TIFF: compressed {} {i} has 0 bytes",
+            chunk_kind(page)
+        ));
+    }
+    match page.compression {
+        8 | 32946 | 50000 => {
+            let (inflated, plain) =
+                inflate_chunks(bytes, page).map_err(|why| format!("cannot decode: {why}"))?;
+            decode_with_tiff(&inflated, byte_order, &plain, dst)
+        }
+        _ => decode_with_tiff(bytes, byte_order, page, dst),
+    }
+}
+
+fn decode_with_tiff(
+    bytes: &[u8],
+    byte_order: ByteOrder,
+    page: &RawPage,
+    dst: &mut [u8],
+) -> Result<(), String> {
     let view = PageView::new(bytes, byte_order, page)?;
     let mut decoder = Decoder::new(view)
         .map_err(|e| format!("cannot decode: {e}"))?
@@ -36,6 +68,158 @@ pub fn decode_page(
     decoder
         .read_image_bytes(dst)
         .map_err(|e| format!("cannot decode: {e}"))
+}
+
+fn chunk_kind(page: &RawPage) -> &'static str {
+    if page.tile.is_some() { "tile" } else { "strip" }
+}
+
+/// Bytes per row of a chunk `width` pixels wide (grayscale: one sample per pixel).
+fn row_bytes(page: &RawPage, width: u64) -> Result<u64, String> {
+    width
+        .checked_mul(u64::from(page.bits_per_sample))
+        .map(|bits| bits.div_ceil(8))
+        .ok_or_else(|| {
+            format!(
+                "image of {}x{} pixels is too large",
+                page.width, page.height
+            )
+        })
+}
+
+/// A page needs one chunk per strip (or tile) its size implies; fewer means a writer stopped.
+fn check_chunk_count(page: &RawPage) -> Result<(), String> {
+    let needed = match page.tile {
+        Some((tw, tl)) => page
+            .width
+            .div_ceil(tw)
+            .saturating_mul(page.height.div_ceil(tl)),
+        None => page.height.div_ceil(page.rows_per_strip.max(1)),
+    };
+    if (page.chunks.len() as u64) < needed {
+        return Err(format!(
+            "corrupt TIFF: {} {}s, but a {}x{} page needs {needed}",
+            page.chunks.len(),
+            chunk_kind(page),
+            page.width,
+            page.height
+        ));
+    }
+    Ok(())
+}
+
+/// The lengths chunk `i` may inflate to: exactly what its rows or tile hold, or, for the
+/// last strip, a full strip's worth (some writers pad it to `RowsPerStrip` rows).
+fn expected_lengths(page: &RawPage, i: u64) -> Result<(u64, u64), String> {
+    let too_large = || {
+        format!(
+            "image of {}x{} pixels is too large",
+            page.width, page.height
+        )
+    };
+    match page.tile {
+        Some((tw, tl)) => {
+            let len = row_bytes(page, tw)?.checked_mul(tl).ok_or_else(too_large)?;
+            Ok((len, len))
+        }
+        None => {
+            let rps = page.rows_per_strip.max(1);
+            let row = row_bytes(page, page.width)?;
+            let rows = rps.min(page.height.saturating_sub(i * rps));
+            let full = row.checked_mul(rps).ok_or_else(too_large)?;
+            Ok((row * rows, full))
+        }
+    }
+}
+
+/// Inflates every Deflate or ZSTD chunk of `page` into one buffer, checked (module doc).
+/// Returns the buffer and `page` described as uncompressed chunks of that buffer.
+fn inflate_chunks(bytes: &[u8], page: &RawPage) -> Result<(Vec<u8>, RawPage), String> {
+    // The buffer starts with room for a BigTIFF header, so no chunk overlaps the synthetic one.
+    const LEAD: u64 = 16;
+    let mut total = LEAD;
+    let mut sizes = Vec::with_capacity(page.chunks.len());
+    for i in 0..page.chunks.len() as u64 {
+        let (exact, _) = expected_lengths(page, i)?;
+        sizes.push(exact);
+        total = total.checked_add(exact).ok_or("image is too large")?;
+    }
+    let total = usize::try_from(total).map_err(|_| "image is too large")?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(total).map_err(|_| {
+        format!(
+            "cannot allocate {} MiB to decode it: out of memory",
+            total >> 20
+        )
+    })?;
+    out.resize(LEAD as usize, 0);
+    let mut plain = page.clone();
+    plain.compression = 1;
+    plain.chunks.clear();
+    let mut scratch = Vec::new();
+    for (i, &(offset, count)) in page.chunks.iter().enumerate() {
+        let (exact, padded) = expected_lengths(page, i as u64)?;
+        let stored = &bytes[offset as usize..][..count as usize];
+        scratch.clear();
+        let got = if page.compression == 50000 {
+            unzstd(stored, padded, &mut scratch)
+        } else {
+            inflate(stored, padded, &mut scratch)
+        }
+        .map_err(|why| format!("{} {i}: {why}", chunk_kind(page)))?;
+        if got != exact && got != padded {
+            return Err(format!(
+                "{} {i}: decodes to {got} bytes, {exact} expected",
+                chunk_kind(page)
+            ));
+        }
+        plain.chunks.push((out.len() as u64, exact));
+        out.extend_from_slice(&scratch[..exact as usize]);
+    }
+    debug_assert_eq!(sizes.iter().sum::<u64>() + LEAD, out.len() as u64);
+    Ok((out, plain))
+}
+
+/// Inflates one zlib stream, to its end: the Adler-32 is checked there.
+fn inflate(stored: &[u8], most: u64, out: &mut Vec<u8>) -> Result<u64, String> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let most = usize::try_from(most).map_err(|_| "chunk is too large")?;
+    // One byte of room past the most it may hold tells "too long" from "just fits".
+    out.resize(most + 1, 0);
+    let mut z = Decompress::new(true);
+    let status = z
+        .decompress(stored, out, FlushDecompress::Finish)
+        .map_err(|e| format!("corrupt Deflate data ({e})"))?;
+    let got = z.total_out();
+    match status {
+        Status::StreamEnd => Ok(got),
+        _ if got as usize > most => Err(format!(
+            "corrupt Deflate data (it decodes to more than {most} bytes)"
+        )),
+        _ => Err("corrupt Deflate data (the stream ends early)".into()),
+    }
+}
+
+/// Decompresses one ZSTD frame: libzstd checks the frame checksum when the writer stored one,
+/// and the content size, when the header states it, must be what was decoded.
+fn unzstd(stored: &[u8], most: u64, out: &mut Vec<u8>) -> Result<u64, String> {
+    let most = usize::try_from(most).map_err(|_| "chunk is too large")?;
+    out.resize(most + 1, 0);
+    let got = zstd::bulk::decompress_to_buffer(stored, out.as_mut_slice())
+        .map_err(|e| format!("corrupt ZSTD data ({e})"))? as u64;
+    if let Ok(Some(stated)) = zstd::zstd_safe::get_frame_content_size(stored)
+        && stated != got
+    {
+        return Err(format!(
+            "corrupt ZSTD data (the frame says {stated} bytes, {got} decoded)"
+        ));
+    }
+    if got as usize > most {
+        return Err(format!(
+            "corrupt ZSTD data (it decodes to more than {most} bytes)"
+        ));
+    }
+    Ok(got)
 }
 
 /// The file's bytes with a synthetic header in front and a synthetic directory behind.
@@ -59,10 +243,14 @@ impl<'a> PageView<'a> {
         }
         let directory_at = file_len + file_len % 2;
         let mut directory = vec![0; (directory_at - file_len) as usize];
-        directory.extend(e.directory(&fields_for(page), directory_at, 0));
+        let fields = fields_for(page).map_err(|e| e.to_string())?;
+        directory.extend(
+            e.directory(&fields, directory_at, 0)
+                .map_err(|e| e.to_string())?,
+        );
         Ok(PageView {
             bytes,
-            header: e.header(directory_at),
+            header: e.header(directory_at).map_err(|e| e.to_string())?,
             directory,
             position: 0,
         })
@@ -110,13 +298,13 @@ impl Seek for PageView<'_> {
 }
 
 /// The tags describing `page` for the decoder, sorted, with BlackIsZero added.
-fn fields_for(page: &RawPage) -> Vec<(u16, Field)> {
+fn fields_for(page: &RawPage) -> io::Result<Vec<(u16, Field)>> {
     let offsets = Field::Offsets(page.chunks.iter().map(|c| c.0).collect());
     let counts = Field::Offsets(page.chunks.iter().map(|c| c.1).collect());
-    let long = |v: u64| Field::Long(vec![v as u32]);
+    let long = |v: u64| super::encode::long(v, "image size").map(|v| Field::Long(vec![v]));
     let mut fields = vec![
-        (tag::IMAGE_WIDTH, long(page.width)),
-        (tag::IMAGE_LENGTH, long(page.height)),
+        (tag::IMAGE_WIDTH, long(page.width)?),
+        (tag::IMAGE_LENGTH, long(page.height)?),
         (
             tag::BITS_PER_SAMPLE,
             Field::Short(vec![page.bits_per_sample]),
@@ -129,17 +317,17 @@ fn fields_for(page: &RawPage) -> Vec<(u16, Field)> {
     ];
     match page.tile {
         Some((tile_width, tile_length)) => fields.extend([
-            (tag::TILE_WIDTH, long(tile_width)),
-            (tag::TILE_LENGTH, long(tile_length)),
+            (tag::TILE_WIDTH, long(tile_width)?),
+            (tag::TILE_LENGTH, long(tile_length)?),
             (tag::TILE_OFFSETS, offsets),
             (tag::TILE_BYTE_COUNTS, counts),
         ]),
         None => fields.extend([
             (tag::STRIP_OFFSETS, offsets),
-            (tag::ROWS_PER_STRIP, long(page.rows_per_strip)),
+            (tag::ROWS_PER_STRIP, long(page.rows_per_strip)?),
             (tag::STRIP_BYTE_COUNTS, counts),
         ]),
     }
     fields.sort_by_key(|(t, _)| *t);
-    fields
+    Ok(fields)
 }

@@ -1,7 +1,21 @@
 //! Encoding TIFF headers and image directories, in either byte order, classic or BigTIFF.
 //! Used by the output writer and by the decoder's synthetic directories.
+//!
+//! Every offset, count and value narrowed to 32 bits is checked: a value classic TIFF cannot
+//! hold is an error, never a wrapped offset in a file that looks whole.
+
+use std::io;
 
 use super::ifd::ByteOrder;
+
+/// `v` as a classic TIFF LONG, or an error naming what did not fit.
+pub fn long(v: u64, what: &str) -> io::Result<u32> {
+    u32::try_from(v).map_err(|_| {
+        io::Error::other(format!(
+            "{what} {v} does not fit in a classic TIFF (4 GiB); this is a bug in choosing the file's form"
+        ))
+    })
+}
 
 /// A tag's values. `Offsets` become LONG in classic TIFF and LONG8 in BigTIFF.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +52,7 @@ impl Encoder {
         if self.bigtiff { 16 } else { 8 }
     }
 
-    pub fn header(self, first_directory: u64) -> Vec<u8> {
+    pub fn header(self, first_directory: u64) -> io::Result<Vec<u8>> {
         let mut b = Bytes {
             order: self.order,
             buf: Vec::new(),
@@ -55,9 +69,9 @@ impl Encoder {
             b.u64(first_directory);
         } else {
             b.u16(42);
-            b.u32(first_directory as u32);
+            b.u32(long(first_directory, "directory offset")?);
         }
-        b.buf
+        Ok(b.buf)
     }
 
     fn inline_len(self) -> u64 {
@@ -93,7 +107,7 @@ impl Encoder {
 
     /// A directory placed at `at` (word aligned) followed by its out-of-line values, pointing to
     /// the next directory at `next` (0: none). `fields` must be sorted by tag, as TIFF requires.
-    pub fn directory(self, fields: &[(u16, Field)], at: u64, next: u64) -> Vec<u8> {
+    pub fn directory(self, fields: &[(u16, Field)], at: u64, next: u64) -> io::Result<Vec<u8>> {
         debug_assert!(
             fields.windows(2).all(|w| w[0].0 < w[1].0),
             "tags must be sorted"
@@ -110,7 +124,9 @@ impl Encoder {
         if self.bigtiff {
             dir.u64(fields.len() as u64);
         } else {
-            dir.u16(fields.len() as u16);
+            let n = u16::try_from(fields.len())
+                .map_err(|_| io::Error::other("more than 65535 tags in one directory"))?;
+            dir.u16(n);
         }
         for (tag, field) in fields {
             let (field_type, count, _) = field.type_and_count(self.bigtiff);
@@ -119,13 +135,13 @@ impl Encoder {
             if self.bigtiff {
                 dir.u64(count);
             } else {
-                dir.u32(count as u32);
+                dir.u32(long(count, "value count")?);
             }
             let mut encoded = Bytes {
                 order: self.order,
                 buf: Vec::new(),
             };
-            encoded.field(field, self.bigtiff);
+            encoded.field(field, self.bigtiff)?;
             if encoded.buf.len() as u64 <= self.inline_len() {
                 encoded.buf.resize(self.inline_len() as usize, 0);
                 dir.buf.extend_from_slice(&encoded.buf);
@@ -134,7 +150,7 @@ impl Encoder {
                 if self.bigtiff {
                     dir.u64(offset);
                 } else {
-                    dir.u32(offset as u32);
+                    dir.u32(long(offset, "value offset")?);
                 }
                 values.buf.extend_from_slice(&encoded.buf);
                 if values.buf.len() % 2 == 1 {
@@ -145,10 +161,10 @@ impl Encoder {
         if self.bigtiff {
             dir.u64(next);
         } else {
-            dir.u32(next as u32);
+            dir.u32(long(next, "directory offset")?);
         }
         dir.buf.extend_from_slice(&values.buf);
-        dir.buf
+        Ok(dir.buf)
     }
 }
 
@@ -182,12 +198,16 @@ impl Bytes {
         };
         self.buf.extend_from_slice(&b);
     }
-    fn field(&mut self, field: &Field, bigtiff: bool) {
+    fn field(&mut self, field: &Field, bigtiff: bool) -> io::Result<()> {
         match field {
             Field::Short(v) => v.iter().for_each(|&x| self.u16(x)),
             Field::Long(v) => v.iter().for_each(|&x| self.u32(x)),
             Field::Offsets(v) if bigtiff => v.iter().for_each(|&x| self.u64(x)),
-            Field::Offsets(v) => v.iter().for_each(|&x| self.u32(x as u32)),
+            Field::Offsets(v) => {
+                for &x in v {
+                    self.u32(long(x, "strip offset or byte count")?);
+                }
+            }
             Field::Ascii(s) => {
                 self.buf.extend_from_slice(s.as_bytes());
                 self.buf.push(0);
@@ -197,6 +217,7 @@ impl Bytes {
                 self.u32(d);
             }),
         }
+        Ok(())
     }
 }
 
@@ -217,8 +238,8 @@ mod tests {
                     (tag::STRIP_OFFSETS, Field::Offsets(vec![1, 2, 3])),
                 ];
                 let at = e.header_len();
-                let mut bytes = e.header(at);
-                let dir = e.directory(&fields, at, 0);
+                let mut bytes = e.header(at).expect("header");
+                let dir = e.directory(&fields, at, 0).expect("directory");
                 assert_eq!(dir.len() as u64, e.directory_len(&fields));
                 bytes.extend(dir);
                 let f = TiffFile::parse(&bytes).expect("parses");
@@ -232,5 +253,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_offset_past_4_gib_is_an_error_in_classic_tiff_not_a_wrapped_value() {
+        let e = Encoder {
+            order: ByteOrder::Little,
+            bigtiff: false,
+        };
+        let fields = vec![(tag::STRIP_OFFSETS, Field::Offsets(vec![8, 1 << 32]))];
+        assert!(e.directory(&fields, 8, 0).is_err());
+        assert!(e.directory(&fields[..0], 8, 1 << 32).is_err());
+        assert!(e.header(u64::from(u32::MAX) + 1).is_err());
+        let big = Encoder { bigtiff: true, ..e };
+        assert!(big.directory(&fields, 16, 1 << 33).is_ok());
     }
 }

@@ -59,6 +59,22 @@ impl Compression {
         }
     }
 
+    /// The most `n` bytes can compress to. LZW (TIFF's, 8-bit symbols): at worst one code per
+    /// input byte, codes of at most 12 bits, plus a clear code each time the 4094-entry table
+    /// fills, a leading clear and the end code. Deflate: stored blocks, 5 bytes per 64 KiB and
+    /// the 6-byte zlib wrapper, taken from zlib's own `compressBound`. ZSTD: `ZSTD_compressBound`.
+    fn worst_case(self, n: u64) -> u64 {
+        match self {
+            Compression::None => n,
+            Compression::Lzw => {
+                let codes = n + n / 3000 + 3;
+                (codes * 12).div_ceil(8)
+            }
+            Compression::Deflate => n + (n >> 12) + (n >> 14) + (n >> 25) + 13,
+            Compression::Zstd => zstd::zstd_safe::compress_bound(n as usize) as u64,
+        }
+    }
+
     fn compress(self, bytes: &[u8]) -> io::Result<Vec<u8>> {
         use tiff::encoder::compression::{CompressionAlgorithm, Deflate, DeflateLevel, Lzw};
         let mut out = Vec::with_capacity(bytes.len() / 2);
@@ -70,7 +86,14 @@ impl Compression {
             Compression::Deflate => {
                 Deflate::with_level(DeflateLevel::Balanced).write_to(&mut out, bytes)?;
             }
-            Compression::Zstd => out = zstd::bulk::compress(bytes, 3)?,
+            Compression::Zstd => {
+                // With the frame checksum, a reader (imfilter's own included) can tell a
+                // damaged copy from the data: noise is stored in raw blocks, which decode
+                // whatever their bytes are.
+                let mut z = zstd::bulk::Compressor::new(3)?;
+                z.include_checksum(true)?;
+                out = z.compress(bytes)?;
+            }
         }
         Ok(out)
     }
@@ -151,14 +174,17 @@ impl Layout {
 
     fn place(&mut self) {
         let e = self.encoder();
-        let first = e.header_len() + e.directory_len(&self.fields(0));
+        // A field that cannot be encoded is reported when the directories are written.
+        let len = |page| self.fields(page).map_or(0, |f| e.directory_len(&f));
+        let (first_len, rest_len) = (len(0), len(1));
+        let first = e.header_len() + first_len;
         self.data_offset = first.div_ceil(DATA_ALIGN) * DATA_ALIGN;
-        let rest = e.directory_len(&self.fields(1)) * self.trailing_directories() as u64;
+        let rest = rest_len * self.trailing_directories() as u64;
         self.file_len = self.data_offset + self.data_len() + rest;
     }
 
     /// The tags of page `page` stored uncompressed in the mapped block.
-    fn fields(&self, page: usize) -> Vec<(u16, Field)> {
+    fn fields(&self, page: usize) -> io::Result<Vec<(u16, Field)>> {
         let strip = Strips {
             compression: 1,
             rows_per_strip: self.format.height as u64,
@@ -170,12 +196,19 @@ impl Layout {
 
     /// The tags of page `page` with its pixels in `strips`, sorted. Only the first page carries
     /// description and software.
-    fn page_fields(&self, page: usize, strips: Strips) -> Vec<(u16, Field)> {
+    fn page_fields(&self, page: usize, strips: Strips) -> io::Result<Vec<(u16, Field)>> {
         let f = self.format;
+        let long = |v: usize, what| super::encode::long(v as u64, what);
         let mut fields = vec![
             (tag::NEW_SUBFILE_TYPE, Field::Long(vec![0])),
-            (tag::IMAGE_WIDTH, Field::Long(vec![f.width as u32])),
-            (tag::IMAGE_LENGTH, Field::Long(vec![f.height as u32])),
+            (
+                tag::IMAGE_WIDTH,
+                Field::Long(vec![long(f.width, "image width")?]),
+            ),
+            (
+                tag::IMAGE_LENGTH,
+                Field::Long(vec![long(f.height, "image length")?]),
+            ),
             (tag::BITS_PER_SAMPLE, Field::Short(vec![f.dtype.bits()])),
             (tag::COMPRESSION, Field::Short(vec![strips.compression])),
             // BlackIsZero: larger values are brighter, as every analysis tool assumes.
@@ -184,7 +217,10 @@ impl Layout {
             (tag::SAMPLES_PER_PIXEL, Field::Short(vec![1])),
             (
                 tag::ROWS_PER_STRIP,
-                Field::Long(vec![strips.rows_per_strip as u32]),
+                Field::Long(vec![super::encode::long(
+                    strips.rows_per_strip,
+                    "rows per strip",
+                )?]),
             ),
             (tag::STRIP_BYTE_COUNTS, Field::Offsets(strips.counts)),
             (
@@ -201,40 +237,56 @@ impl Layout {
         }
         fields.extend(self.options.carried.iter().cloned());
         fields.sort_by_key(|(t, _)| *t);
-        fields
+        Ok(fields)
+    }
+
+    /// Rows per strip of a compressed page: strips of about 64 KiB, as libtiff and tifffile
+    /// write them, small enough for readers that decode a region, large enough to compress well.
+    fn compressed_rows_per_strip(&self) -> u64 {
+        let height = self.format.height as u64;
+        (STRIP_TARGET_BYTES / self.row_bytes().max(1)).clamp(1, height)
+    }
+
+    fn row_bytes(&self) -> u64 {
+        self.page_bytes / self.format.height as u64
     }
 
     /// Writes the stack held uncompressed in `data` (the mapped block) to `file`, each page
     /// compressed with `compression`. Pages are compressed in parallel, a batch at a time, and
     /// written in order: data first, then every directory, then the header. Returns where the
     /// written file ends (the file may have been allocated longer).
+    ///
+    /// Whether the file is classic TIFF or BigTIFF is decided from where its data actually
+    /// ends, not from the uncompressed size: LZW of noisy float32 grows by a third. The data
+    /// starts after room for the longer BigTIFF header, so the choice can wait until then.
     pub fn write_compressed(
         &self,
         data: &[u8],
         compression: Compression,
         file: &File,
     ) -> io::Result<u64> {
-        let e = Encoder {
+        let row_bytes = self.row_bytes();
+        let rows_per_strip = self.compressed_rows_per_strip();
+        let big = Encoder {
             order: ByteOrder::native(),
-            bigtiff: self.bigtiff || self.first_directory_only,
+            bigtiff: true,
         };
-        let row_bytes = self.page_bytes / self.format.height as u64;
-        // Strips of about 64 KiB, as libtiff and tifffile write them: small enough for readers
-        // that decode a region, large enough to compress well.
-        let rows_per_strip =
-            (STRIP_TARGET_BYTES / row_bytes.max(1)).clamp(1, self.format.height as u64);
-        let mut at = e.header_len();
+        let mut at = big.header_len();
         let mut strips = Vec::with_capacity(self.pages);
         let batch = 4 * rayon::current_num_threads();
         let mut out = io::BufWriter::with_capacity(1 << 20, file);
         out.seek(io::SeekFrom::Start(at))?;
+        let page_bytes = usize::try_from(self.page_bytes).map_err(io::Error::other)?;
+        let strip_bytes = usize::try_from(rows_per_strip * row_bytes).map_err(io::Error::other)?;
         for first in (0..self.pages).step_by(batch) {
+            // A stop asked for while compressing ends the run here, not after the last page.
+            crate::interrupt::check().map_err(io::Error::other)?;
             let pages: Vec<usize> = (first..(first + batch).min(self.pages)).collect();
             let compressed = pages
                 .par_iter()
                 .map(|&p| {
-                    let page = &data[p * self.page_bytes as usize..][..self.page_bytes as usize];
-                    page.chunks((rows_per_strip * row_bytes) as usize)
+                    data[p * page_bytes..][..page_bytes]
+                        .chunks(strip_bytes)
                         .map(|strip| compression.compress(strip))
                         .collect::<io::Result<Vec<_>>>()
                 })
@@ -256,32 +308,76 @@ impl Layout {
             }
         }
         at += at % 2;
+        let classic = Encoder {
+            bigtiff: false,
+            ..big
+        };
+        let mut fields = Vec::with_capacity(strips.len());
+        for (page, s) in strips.into_iter().enumerate() {
+            fields.push(self.page_fields(page, s)?);
+        }
+        let classic_end = fields
+            .iter()
+            .map(|f| classic.directory_len(f))
+            .fold(at, u64::saturating_add);
+        let e = if classic_end <= u64::from(u32::MAX) {
+            classic
+        } else {
+            big
+        };
         out.seek(io::SeekFrom::Start(at))?;
         let first_directory = at;
-        let last = strips.len().saturating_sub(1);
-        for (page, s) in strips.into_iter().enumerate() {
-            let fields = self.page_fields(page, s);
+        let last = fields.len().saturating_sub(1);
+        for (page, fields) in fields.iter().enumerate() {
             let next = if page < last {
-                at + e.directory_len(&fields)
+                at + e.directory_len(fields)
             } else {
                 0
             };
-            let directory = e.directory(&fields, at, next);
+            let directory = e.directory(fields, at, next)?;
             at += directory.len() as u64;
             out.write_all(&directory)?;
         }
         out.seek(io::SeekFrom::Start(0))?;
-        out.write_all(&e.header(first_directory))?;
+        out.write_all(&e.header(first_directory)?)?;
         out.flush()?;
         Ok(at)
     }
 
-    /// A length the compressed file cannot exceed (provisional bound: LZW's 12-bit codes for
-    /// 8-bit input, plus room for every directory at BigTIFF sizes).
+    /// A length the compressed file cannot exceed, reserved before any work so a full disk is
+    /// found up front: each strip at its codec's worst case (below), every directory at its
+    /// BigTIFF size, and the BigTIFF header.
     pub fn compressed_len_bound(&self) -> u64 {
-        let data = self.data_len();
-        let strips = data / STRIP_TARGET_BYTES + self.pages as u64;
-        data + data / 2 + 64 * strips + 4096 * (self.pages as u64 + 1)
+        let compression = self.options.compression;
+        let rows_per_strip = self.compressed_rows_per_strip();
+        let height = self.format.height as u64;
+        let full_strips = height / rows_per_strip;
+        let strip_bytes = rows_per_strip * self.row_bytes();
+        let last_bytes = (height % rows_per_strip) * self.row_bytes();
+        let per_page = full_strips * compression.worst_case(strip_bytes)
+            + if last_bytes > 0 {
+                compression.worst_case(last_bytes)
+            } else {
+                0
+            };
+        let strips_per_page = height.div_ceil(rows_per_strip) as usize;
+        let big = Encoder {
+            order: ByteOrder::native(),
+            bigtiff: true,
+        };
+        let directory = |page| {
+            let strips = Strips {
+                compression: compression.code(),
+                rows_per_strip,
+                offsets: vec![0; strips_per_page],
+                counts: vec![0; strips_per_page],
+            };
+            self.page_fields(page, strips)
+                .map_or(0, |fields| big.directory_len(&fields))
+        };
+        let pages = self.pages as u64;
+        let directories = directory(0) + directory(1) * pages.saturating_sub(1);
+        big.header_len() + 1 + per_page.saturating_mul(pages).saturating_add(directories)
     }
 
     /// Writes header and every directory. Pixel data is left to the mapping.
@@ -293,21 +389,21 @@ impl Layout {
         } else {
             0
         };
-        let mut head = e.header(e.header_len());
-        head.extend(e.directory(&self.fields(0), e.header_len(), next));
+        let mut head = e.header(e.header_len())?;
+        head.extend(e.directory(&self.fields(0)?, e.header_len(), next)?);
         file.write_all_at(&head, 0)?;
 
         let mut tail = Vec::new();
         let pages = 1 + self.trailing_directories();
         for page in 1..pages {
             let here = trailing_at + tail.len() as u64;
-            let fields = self.fields(page);
+            let fields = self.fields(page)?;
             let next = if page + 1 < pages {
                 here + e.directory_len(&fields)
             } else {
                 0
             };
-            tail.extend(e.directory(&fields, here, next));
+            tail.extend(e.directory(&fields, here, next)?);
         }
         file.write_all_at(&tail, trailing_at)
     }
@@ -383,6 +479,32 @@ mod tests {
             for (i, d) in parsed.directories.iter().enumerate() {
                 let at = parsed.uint(d, tag::STRIP_OFFSETS, None).expect("tag");
                 assert_eq!(at, Some(l.data_offset + i as u64 * l.page_bytes));
+            }
+        }
+    }
+
+    #[test]
+    fn no_codec_writes_more_than_its_worst_case() {
+        // Noise is every codec's worst input (LZW's above all); a run of one byte value is
+        // its best. The bound sizes the preallocated file, so it must hold for both.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for codec in [Compression::Lzw, Compression::Deflate, Compression::Zstd] {
+            for bytes in [&noise[..], &noise[..1], &[7u8; 65_536][..]] {
+                let written = codec.compress(bytes).expect("compresses").len() as u64;
+                let bound = codec.worst_case(bytes.len() as u64);
+                assert!(
+                    written <= bound,
+                    "{codec:?}: {} bytes became {written}, past the bound {bound}",
+                    bytes.len()
+                );
             }
         }
     }

@@ -2,6 +2,7 @@
 //! One test binary with modules, to link once.
 
 mod background;
+mod codec;
 mod errors;
 mod hostile;
 mod median;
