@@ -10,7 +10,7 @@ use crate::interrupt;
 use crate::output::OutputPage;
 use crate::pixel::Pixel;
 use crate::progress::Progress;
-use crate::stack::Stack;
+use crate::stack::{Stack, mapped};
 
 /// Runs `kernel(input page i, output page i)` for every image, in parallel on the current
 /// rayon pool, ticking `progress` per image. Stops at the first error or interrupt; pages
@@ -32,6 +32,7 @@ where
         .enumerate()
         .try_for_each_init(Vec::new, |scratch, (index, out)| {
             interrupt::check()?;
+            mapped::check_cut_short()?;
             let page = input.page::<I>(index, scratch)?;
             let mut out = out.open()?;
             kernel(&page, &mut out);
@@ -70,6 +71,7 @@ where
             Vec::new,
             |scratch: &mut Vec<Vec<I>>, members: Vec<(usize, OutputPage<'_, O>)>| {
                 interrupt::check()?;
+                mapped::check_cut_short()?;
                 scratch.resize_with(members.len(), Vec::new);
                 let pages = members
                     .iter()

@@ -6,9 +6,10 @@ use clap::Parser;
 
 use imfilter::cli::Cli;
 use imfilter::interrupt;
+use imfilter::stack::mapped;
 
 fn main() -> ExitCode {
-    if let Err(e) = interrupt::install() {
+    if let Err(e) = interrupt::install().and_then(|()| mapped::install_cut_short_handler()) {
         eprintln!("imfilter: error: cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
@@ -35,7 +36,12 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("imfilter: error: {e:#}");
+            // A file cut short under a map reads as zeros from then on, so whatever failed
+            // after that is a consequence; the cause is what the user must hear.
+            match mapped::cut_short() {
+                Some(cut) => eprintln!("imfilter: error: {cut}"),
+                None => eprintln!("imfilter: error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -1,8 +1,6 @@
 //! The recipe every command follows: open → check → create output → filter in parallel →
 //! commit → report.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
@@ -51,11 +49,7 @@ fn run_command(cli: &Cli) -> Result<()> {
                 darks.as_ref().map(|d| (d, args.average)),
                 args.cutoff,
             )?;
-            let references: Vec<PathBuf> = flats
-                .files()
-                .chain(darks.iter().flat_map(|d| d.files()))
-                .map(Path::to_path_buf)
-                .collect();
+            let references: Vec<&Stack> = std::iter::once(&flats).chain(darks.as_ref()).collect();
             execute(&filter, &job_for(&args.io), &references)
         }
         Command::Median(args) => {
@@ -83,8 +77,8 @@ fn run_command(cli: &Cli) -> Result<()> {
 }
 
 /// Runs `filter` over the job's input, on the current rayon pool. `references` are further
-/// inputs (flats, darks) that must never be overwritten.
-pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result<()> {
+/// inputs (flats, darks) that must never be overwritten, nor change before the commit.
+pub fn execute(filter: &dyn Filter, job: &Job, references: &[&Stack]) -> Result<()> {
     let stack = Stack::open(&job.input)?;
     filter.check(&stack.format)?;
     let out_format = PageFormat {
@@ -92,7 +86,9 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
         ..stack.format
     };
     let (destination, overwrite) = job.destination(&stack, filter.name(), out_format.dtype)?;
-    let inputs = stack.files().chain(references.iter().map(PathBuf::as_path));
+    let inputs = stack
+        .files()
+        .chain(references.iter().flat_map(|r| r.files()));
     job::refuse_input_as_output(
         &destination,
         inputs,
@@ -122,7 +118,12 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[PathBuf]) -> Result
     filter.run(&stack, &mut output, &progress)?;
     progress.finish();
     interrupt::check()?;
-    output.commit(job.durability)?;
+    // A result computed from files that changed meanwhile is not committed.
+    let unchanged = || {
+        stack.check_unchanged()?;
+        references.iter().try_for_each(|r| r.check_unchanged())
+    };
+    output.commit(job.durability, &unchanged)?;
 
     if !job.quiet {
         let seconds = progress.elapsed().as_secs_f64();

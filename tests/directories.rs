@@ -95,7 +95,9 @@ fn a_directory_of_images_is_read_and_written_with_a_few_files_mapped_at_a_time()
         )
     })
     .expect("runs");
-    pending.commit(Durability::NoWait).expect("commits");
+    pending
+        .commit(Durability::NoWait, &|| Ok(()))
+        .expect("commits");
 
     // One input and one output file per worker at most (the old code held all 400).
     let most = most_mapped.load(Ordering::Relaxed);
@@ -165,7 +167,9 @@ fn a_directory_output_with_an_image_never_computed_is_not_committed() {
     drop(pages);
     let err = format!(
         "{:#}",
-        pending.commit(Durability::NoWait).expect_err("refused")
+        pending
+            .commit(Durability::NoWait, &|| Ok(()))
+            .expect_err("refused")
     );
     assert!(
         err.contains("b.tif") && err.contains("never written"),

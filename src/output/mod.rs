@@ -355,8 +355,10 @@ impl PendingOutput {
     /// Writes compressed multi-page files, syncs every file (with [`Durability::WaitForDisk`]),
     /// puts the result in place and then its sidecar. After a crash the output path holds
     /// either the old result or the whole new one. A stop (SIGINT, SIGTERM, …) is honoured up
-    /// to the rename: until then nothing has changed at the output path.
-    pub fn commit(self, durability: Durability) -> Result<()> {
+    /// to the rename: until then nothing has changed at the output path. So is `verify`,
+    /// the caller's last word on whether the result may stand (its inputs unchanged): it runs
+    /// after the sync, just before the rename.
+    pub fn commit(self, durability: Durability, verify: &dyn Fn() -> Result<()>) -> Result<()> {
         let PendingOutput {
             files,
             new_dir,
@@ -370,7 +372,11 @@ impl PendingOutput {
             .into_par_iter()
             .map(OutputFile::finish)
             .collect::<Result<Vec<_>>>()?;
-        interrupt::check()?;
+        let ready = || -> Result<()> {
+            interrupt::check()?;
+            verify()
+        };
+        ready()?;
         let durable = durability == Durability::WaitForDisk;
         match target {
             Target::Stdout => {
@@ -390,12 +396,12 @@ impl PendingOutput {
         match new_dir {
             Some(new_dir) => {
                 drop(files);
-                commit_directory(new_dir, overwrite, durable)?;
+                commit_directory(new_dir, overwrite, durable, &ready)?;
             }
             None => {
                 let [file] = <[FinishedFile; 1]>::try_from(files)
                     .map_err(|_| anyhow!("invariant: one file outside a new directory"))?;
-                commit_file(file, overwrite, durable)?;
+                commit_file(file, overwrite, durable, &ready)?;
             }
         }
         sidecar.map(PendingSidecar::commit).transpose()?;
@@ -422,11 +428,16 @@ fn copy_out(files: &[FinishedFile], out: &mut impl std::io::Write, display: &Pat
 }
 
 /// Renames a synced file onto its final path (replacing what is there only if `overwrite`).
-fn commit_file(f: FinishedFile, overwrite: bool, durable: bool) -> Result<()> {
+fn commit_file(
+    f: FinishedFile,
+    overwrite: bool,
+    durable: bool,
+    ready: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let Home::Temporary(temp, _) = f.home else {
         bail!("invariant: a file result is a temporary file beside its path");
     };
-    interrupt::check()?;
+    ready()?;
     let persisted = if overwrite {
         temp.persist(&f.final_path).map_err(|e| e.error)
     } else {
@@ -446,7 +457,12 @@ fn commit_file(f: FinishedFile, overwrite: bool, durable: bool) -> Result<()> {
 
 /// Puts a filled new directory in place: renamed onto a free path, or swapped in one step
 /// with the directory it replaces, which is then removed.
-fn commit_directory(new_dir: NewDirectory, overwrite: bool, durable: bool) -> Result<()> {
+fn commit_directory(
+    new_dir: NewDirectory,
+    overwrite: bool,
+    durable: bool,
+    ready: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let NewDirectory {
         temp,
         final_dir,
@@ -468,7 +484,7 @@ fn commit_directory(new_dir: NewDirectory, overwrite: bool, durable: bool) -> Re
         .filter(fs::Metadata::is_dir)
         .map(|m| m.permissions());
     let mode = replaced.unwrap_or(mode);
-    interrupt::check()?;
+    ready()?;
     if durable {
         // Its entries, before it appears under its final name.
         sync_dir(temp.path());

@@ -117,6 +117,32 @@ pub struct TiffFile<'a> {
     pub directories: Vec<Directory>,
 }
 
+/// How many bytes of a file's start [`check_signature`] needs to see.
+pub const SIGNATURE_LEN: usize = 8;
+
+/// Whether `head`, a file's first bytes (up to [`SIGNATURE_LEN`]), starts a TIFF or BigTIFF:
+/// for a stream read before it is stored, such as standard input.
+pub fn check_signature(head: &[u8]) -> Result<(), IfdError> {
+    if head.is_empty() {
+        return Err(IfdError::Empty);
+    }
+    let version = match head.get(0..4) {
+        Some(b"II*\0" | b"MM\0*") => 42,
+        Some(b"II+\0" | b"MM\0+") => 43,
+        Some(_) => return Err(IfdError::NotTiff),
+        None => return Err(IfdError::Truncated("the header")),
+    };
+    let bigtiff_sizes = match head[0] {
+        b'I' => [8, 0, 0, 0],
+        _ => [0, 8, 0, 0],
+    };
+    match head.get(4..SIGNATURE_LEN) {
+        None => Err(IfdError::Truncated("the header")),
+        Some(sizes) if version == 43 && sizes != bigtiff_sizes => Err(IfdError::NotTiff),
+        Some(_) => Ok(()),
+    }
+}
+
 impl<'a> TiffFile<'a> {
     /// Parses the header and walks every directory. Bounded: each directory is visited once,
     /// and the number of directories can't exceed what the file's length can hold.

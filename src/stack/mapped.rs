@@ -17,10 +17,26 @@
 //!    still names the file imfilter created. Casting bytes to `[T]` goes through `bytemuck`,
 //!    which checks size and alignment (`T: Pod`); the data block starts on a page boundary
 //!    (see `stack::write`).
+//! 4. **A file cut short under a map** (acquisition software truncating and rewriting an
+//!    input, or another program truncating a temporary output) makes the next read of a page
+//!    past its new end raise SIGBUS, which by default kills the process with no message and
+//!    its temporary files on disk. Every map here is entered in a lock-free table that the
+//!    SIGBUS handler reads; for a fault inside one of them, the handler replaces the rest of
+//!    that map, from the faulting page on, with zero-filled private memory (`mmap` with
+//!    `MAP_FIXED`, a system call and so safe in a signal handler), records which map it was,
+//!    and returns, so the faulting read sees zeros. Those zeros never reach an output path:
+//!    workers check [`check_cut_short`] between images, the commit checks it before the
+//!    rename, and any error that follows names the file that was cut short instead. A SIGBUS
+//!    outside our maps keeps its default action. Written from the Linux `sigaction(2)`
+//!    (SA_SIGINFO, `si_addr`) and `mmap(2)` (MAP_FIXED replaces existing pages) pages.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -28,19 +44,28 @@ use crate::pixel::Pixel;
 
 /// A whole input file, mapped read-only.
 pub struct ReadMap {
+    // Declared first so it is dropped first: a map leaves the fault table before it is unmapped.
+    _entry: Option<Entry>,
     map: Option<Mmap>,
 }
 
 impl ReadMap {
-    pub fn open(file: &File) -> io::Result<ReadMap> {
+    /// Maps `file`, which is the input `name` (for the message if it is cut short).
+    pub fn open(file: &File, name: &Path) -> io::Result<ReadMap> {
         // mmap(2) refuses a zero length; an empty file is still a valid (empty) byte slice,
         // and the TIFF parser reports it as such.
         if file.metadata()?.len() == 0 {
-            return Ok(ReadMap { map: None });
+            return Ok(ReadMap {
+                _entry: None,
+                map: None,
+            });
         }
         // SAFETY: read-only shared map of a file we never write through; invariant 1 above.
         let map = unsafe { MmapOptions::new().map(file)? };
-        Ok(ReadMap { map: Some(map) })
+        Ok(ReadMap {
+            _entry: Entry::new(map.as_ptr() as usize, map.len(), Some(name.to_path_buf())),
+            map: Some(map),
+        })
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -50,6 +75,7 @@ impl ReadMap {
 
 /// A byte range of an output file, mapped writable.
 pub struct WriteMap {
+    _entry: Option<Entry>,
     map: MmapMut,
 }
 
@@ -68,8 +94,11 @@ impl WriteMap {
         }
         // SAFETY: the file is our private temporary file, preallocated to cover the range
         // (invariant 2); nothing else maps or writes it.
-        let map = unsafe { MmapOptions::new().offset(offset).len(len).map_mut(file)? };
-        Ok(WriteMap { map })
+        let mut map = unsafe { MmapOptions::new().offset(offset).len(len).map_mut(file)? };
+        Ok(WriteMap {
+            _entry: Entry::new(map.as_mut_ptr() as usize, map.len(), None),
+            map,
+        })
     }
 
     /// One disjoint `&mut` slice per page of `page_len` pixels (invariant 3).
@@ -104,5 +133,170 @@ pub fn preallocate(file: &File, len: u64) -> io::Result<()> {
     match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
         0 => Ok(()),
         err => Err(io::Error::from_raw_os_error(err)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A file cut short under a map (invariant 4).
+
+/// How many maps can be in the table at once: every kept input file, plus a few per worker
+/// (a directory's files are mapped only while read or written). A map that finds no free slot
+/// works as before the table existed: a fault in it ends the process.
+const SLOTS: usize = 4096;
+
+/// One map: its first byte and length. Free while `len` is 0; claimed by setting `start`.
+struct Slot {
+    start: AtomicUsize,
+    len: AtomicUsize,
+}
+
+static TABLE: [Slot; SLOTS] = [const {
+    Slot {
+        start: AtomicUsize::new(0),
+        len: AtomicUsize::new(0),
+    }
+}; SLOTS];
+
+/// 1 + the slot of the first map that was cut short; 0 while none was.
+static CUT_SHORT: AtomicUsize = AtomicUsize::new(0);
+
+/// The system's page size, read when the handler is installed.
+static PAGE: AtomicUsize = AtomicUsize::new(4096);
+
+/// Which file each occupied slot maps (`None`: a temporary output). Read and written only
+/// outside the handler.
+static NAMES: Mutex<BTreeMap<usize, Option<PathBuf>>> = Mutex::new(BTreeMap::new());
+
+/// The file of the map that was cut short, kept when that map is dropped and its slot reused.
+static CUT_SHORT_NAME: Mutex<Option<Option<PathBuf>>> = Mutex::new(None);
+
+/// A map's place in the table, given up when dropped.
+struct Entry(usize);
+
+impl Entry {
+    fn new(start: usize, len: usize, name: Option<PathBuf>) -> Option<Entry> {
+        if len == 0 {
+            return None;
+        }
+        let slot = TABLE.iter().position(|s| {
+            s.start
+                .compare_exchange(0, start, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })?;
+        lock(&NAMES).insert(slot, name);
+        // Last: from here the handler may match it.
+        TABLE[slot].len.store(len, Ordering::Release);
+        Some(Entry(slot))
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let slot = &TABLE[self.0];
+        slot.len.store(0, Ordering::Release);
+        let name = lock(&NAMES).remove(&self.0);
+        if CUT_SHORT.load(Ordering::Acquire) == self.0 + 1 {
+            lock(&CUT_SHORT_NAME).get_or_insert(name.flatten());
+        }
+        slot.start.store(0, Ordering::Release);
+    }
+}
+
+/// A poisoned lock still holds a usable table: no code here panics while holding it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A mapped file that was cut short while imfilter read or wrote it.
+#[derive(Debug, thiserror::Error)]
+pub enum CutShort {
+    #[error(
+        "{}: the file changed while imfilter was reading it (it was cut short, as when \
+         acquisition software truncates and rewrites it); the output was not written",
+        .0.display()
+    )]
+    Input(PathBuf),
+    #[error(
+        "a temporary output file was cut short by another program while imfilter wrote it; \
+         the output was not written"
+    )]
+    Output,
+}
+
+/// The map that was cut short, if one was.
+pub fn cut_short() -> Option<CutShort> {
+    let slot = CUT_SHORT.load(Ordering::Acquire).checked_sub(1)?;
+    let name = lock(&CUT_SHORT_NAME)
+        .clone()
+        .or_else(|| lock(&NAMES).get(&slot).cloned())
+        .flatten();
+    Some(name.map_or(CutShort::Output, CutShort::Input))
+}
+
+/// `Err` once any mapped file was cut short: checked between images and before a commit.
+pub fn check_cut_short() -> Result<(), CutShort> {
+    cut_short().map_or(Ok(()), Err)
+}
+
+/// Routes SIGBUS to the handler below (invariant 4).
+pub fn install_cut_short_handler() -> io::Result<()> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if let Ok(page) = usize::try_from(page)
+        && page.is_power_of_two()
+    {
+        PAGE.store(page, Ordering::Relaxed);
+    }
+    // SAFETY: a zeroed sigaction is a valid value; the handler has the SA_SIGINFO signature and
+    // is async-signal-safe (atomics and system calls only).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_bus_error as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+extern "C" fn on_bus_error(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO; si_addr is the faulting
+    // address for SIGBUS.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    for (i, slot) in TABLE.iter().enumerate() {
+        let len = slot.len.load(Ordering::Acquire);
+        let start = slot.start.load(Ordering::Acquire);
+        if len == 0 || addr < start || addr - start >= len {
+            continue;
+        }
+        let page = PAGE.load(Ordering::Relaxed);
+        let from = addr & !(page - 1);
+        let to = (start + len).next_multiple_of(page);
+        // SAFETY: [from, to) lies within this map's own pages (the map covers whole pages from
+        // below `start` to past `start + len`); replacing them with private zeros changes only
+        // what reads of the cut-short file see, and the map's munmap later removes them too.
+        let replaced = unsafe {
+            libc::mmap(
+                from as *mut libc::c_void,
+                to - from,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if replaced != libc::MAP_FAILED {
+            let _ = CUT_SHORT.compare_exchange(0, i + 1, Ordering::AcqRel, Ordering::Relaxed);
+            return;
+        }
+        break;
+    }
+    // Not one of our maps, or it could not be patched: the default action ends the process
+    // when the faulting access is retried.
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
     }
 }

@@ -146,6 +146,13 @@ impl Stack {
         self.sources.iter().map(|s| s.path.as_path())
     }
 
+    /// `Err` naming the first file that is no longer what was read (see
+    /// [`Source::check_unchanged`]), or that was cut short under its map.
+    pub fn check_unchanged(&self) -> Result<()> {
+        mapped::check_cut_short()?;
+        self.sources.iter().try_for_each(Source::check_unchanged)
+    }
+
     /// The file name each page came from (for directory outputs that keep input names).
     pub fn page_file(&self, index: usize) -> &Path {
         &self.sources[self.pages[index].source].path

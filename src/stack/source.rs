@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::encode::Field;
-use super::ifd::{ByteOrder, TiffFile, tag};
+use super::ifd::{self, ByteOrder, TiffFile, tag};
 use super::mapped::ReadMap;
 use crate::pixel::DType;
 
@@ -125,6 +125,9 @@ pub struct Source {
     map: Option<ReadMap>,
     /// Which file `path` named when it was parsed, so a file replaced since is not read.
     id: (u64, u64),
+    /// Its modification time then (seconds, nanoseconds): a file rewritten in place at the
+    /// same length is found by it at commit. `None` for standard input's unnamed spool.
+    modified: Option<(i64, i64)>,
     pub byte_order: ByteOrder,
     pub bigtiff: bool,
     pub file_len: u64,
@@ -142,7 +145,7 @@ impl Source {
             return Source::from_stdin();
         }
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        Source::from_file(file, path, keep)
+        Source::from_file(file, path, keep, true)
     }
 
     /// The file's bytes: the kept map, or the file mapped again for this read.
@@ -159,7 +162,7 @@ impl Source {
     fn map_again(&self) -> Result<ReadMap> {
         let file = File::open(&self.path)
             .with_context(|| format!("{}: cannot open", self.path.display()))?;
-        let map = ReadMap::open(&file)
+        let map = ReadMap::open(&file, &self.path)
             .with_context(|| format!("{}: cannot map the file", self.path.display()))?;
         let meta = file
             .metadata()
@@ -175,29 +178,73 @@ impl Source {
         Ok(map)
     }
 
+    /// `Err` if the file at `path` is no longer the one read: another file, another length, or
+    /// another modification time. Checked before a result is committed, because a result
+    /// computed from a file that changed meanwhile may mix its old and new contents.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let Some(modified) = self.modified else {
+            return Ok(());
+        };
+        let meta = std::fs::metadata(&self.path)
+            .with_context(|| format!("{}: cannot read it again", self.path.display()))?;
+        let now = (
+            (meta.dev(), meta.ino()),
+            meta.len(),
+            (meta.mtime(), meta.mtime_nsec()),
+        );
+        if now != (self.id, self.file_len, modified) {
+            bail!(
+                "{}: the file changed while imfilter was reading it (its {} differs from when \
+                 it was opened); the output was not written",
+                self.path.display(),
+                if now.0 != self.id {
+                    "inode"
+                } else if now.1 != self.file_len {
+                    "size"
+                } else {
+                    "modification time"
+                }
+            );
+        }
+        Ok(())
+    }
+
     /// The bytes of the kept map; `None` for a file mapped only while it is read.
     pub fn kept_bytes(&self) -> Option<&[u8]> {
         self.map.as_ref().map(ReadMap::bytes)
     }
 
-    /// Reads a whole TIFF from standard input into an unnamed temporary file (on disk, so a
-    /// stack larger than memory still works), then maps it like any file.
+    /// Reads a whole TIFF from standard input into an unnamed temporary file in `$TMPDIR`
+    /// (on disk, so a stack larger than memory still works), then maps it like any file. The
+    /// stream's first bytes are checked first: a stream that is not a TIFF is refused before
+    /// anything is spooled (`cat /dev/zero | imfilter …` would otherwise fill the disk).
     fn from_stdin() -> Result<Source> {
+        use std::io::{Read, Write};
         let name = Path::new("<stdin>");
+        let mut stdin = std::io::stdin().lock();
+        let mut head = Vec::with_capacity(ifd::SIGNATURE_LEN);
+        (&mut stdin)
+            .take(ifd::SIGNATURE_LEN as u64)
+            .read_to_end(&mut head)
+            .context("<stdin>: cannot read")?;
+        ifd::check_signature(&head).map_err(|why| anyhow!("<stdin>: {why}"))?;
         let mut file = tempfile::tempfile().context("<stdin>: cannot create a temporary file")?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut file).context("<stdin>: cannot read")?;
+        file.write_all(&head)
+            .and_then(|()| std::io::copy(&mut stdin, &mut file).map(drop))
+            .context("<stdin>: cannot spool it to a temporary file in $TMPDIR")?;
         // Unnamed: only this map reaches it.
-        Source::from_file(file, name, Keep::Mapped)
+        Source::from_file(file, name, Keep::Mapped, false)
     }
 
-    fn from_file(file: File, path: &Path, keep: Keep) -> Result<Source> {
+    /// `named`: `path` names the file (not standard input's spool), so it can be checked again.
+    fn from_file(file: File, path: &Path, keep: Keep, named: bool) -> Result<Source> {
         let meta = file
             .metadata()
             .with_context(|| format!("{}: cannot read its size", path.display()))?;
         if meta.is_dir() {
             bail!("{}: is a directory, expected a TIFF file", path.display());
         }
-        let map = ReadMap::open(&file)
+        let map = ReadMap::open(&file, path)
             .with_context(|| format!("{}: cannot map the file", path.display()))?;
         let parsed =
             TiffFile::parse(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -249,6 +296,7 @@ impl Source {
             resolution,
             pages,
             id: (meta.dev(), meta.ino()),
+            modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
             map: (keep == Keep::Mapped).then_some(map),
         })
     }

@@ -516,3 +516,101 @@ fn with_compression_too_little_room_fails_before_any_image_is_computed() {
     assert!(!s.path("out.tif").exists());
     s.assert_no_temp_files();
 }
+
+// --- 6. An input that changes while it is read ----------------------------------------------
+
+/// Starts a slow median of `stack.tif` (12 images of 512², one worker, a few seconds) into `out.tif`, waits
+/// until its temporary output exists (the input is parsed and the work begins), applies
+/// `change` to the input, and returns the run's exit code and stderr.
+fn change_input_while_it_is_read(
+    s: &Scratch,
+    change: impl FnOnce(&Path),
+) -> (Option<i32>, Vec<u8>) {
+    noisy_stack(&s.path("stack.tif"), 12, 512);
+    let child = Command::new(bin())
+        .args([
+            "-q",
+            "-j",
+            "1",
+            "median",
+            "--size",
+            "9",
+            "stack.tif",
+            "-o",
+            "out.tif",
+        ])
+        .current_dir(s.dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while s.temp_files().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no temporary output appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    change(&s.path("stack.tif"));
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code(), out.stderr)
+}
+
+#[test]
+fn an_input_cut_short_while_mapped_is_a_clear_error_not_sigbus() {
+    // Acquisition software truncating a file that cron handed to imfilter: the pages past the
+    // new end raise SIGBUS when read through the map (exit 135, nothing said, before).
+    let s = Scratch::new();
+    let (code, stderr) = change_input_while_it_is_read(&s, |input| {
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(input)
+            .expect("open");
+        file.set_len(1 << 20).expect("truncate");
+    });
+    assert_eq!(
+        code,
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert_one_line_error(
+        &stderr,
+        &["stack.tif", "changed while imfilter was reading it"],
+    );
+    assert!(!s.path("out.tif").exists());
+    s.assert_no_temp_files();
+}
+
+#[test]
+fn an_input_rewritten_at_the_same_size_while_read_is_not_committed() {
+    let s = Scratch::new();
+    let (code, stderr) = change_input_while_it_is_read(&s, |input| {
+        use std::os::unix::fs::FileExt;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(input)
+            .expect("open");
+        let len = file.metadata().expect("stat").len();
+        file.write_all_at(&[0; 4096], len / 2).expect("rewrite");
+        // Some file systems keep a coarse clock; the rewrite must show in the mtime.
+        file.set_modified(std::time::SystemTime::now() + Duration::from_secs(2))
+            .expect("mtime");
+    });
+    assert_eq!(
+        code,
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert_one_line_error(
+        &stderr,
+        &[
+            "stack.tif",
+            "changed while imfilter was reading it",
+            "modification time",
+        ],
+    );
+    assert!(!s.path("out.tif").exists());
+    s.assert_no_temp_files();
+}

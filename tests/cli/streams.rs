@@ -121,3 +121,43 @@ fn stdout_on_a_terminal_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn a_stream_that_is_not_a_tiff_is_refused_before_it_is_spooled() {
+    // `cat /dev/zero | imfilter median - -o x.tif`: an endless stream that was never a TIFF
+    // must be refused at its first bytes, not spooled into $TMPDIR until the disk is full.
+    let s = Scratch::new();
+    let spool = s.path("spool");
+    std::fs::create_dir(&spool).expect("mkdir");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("imfilter"))
+        .args(["median", "--size", "3", "-", "-o", "x.tif"])
+        .current_dir(s.dir.path())
+        .env("TMPDIR", &spool)
+        .stdin(std::fs::File::open("/dev/zero").expect("/dev/zero"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("still reading an endless stream of zeros after 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = Vec::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_end(&mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(1));
+    assert_one_line_error(&stderr, &["<stdin>", "not a TIFF"]);
+    assert!(!s.path("x.tif").exists());
+    assert_eq!(std::fs::read_dir(&spool).expect("list").count(), 0);
+}
