@@ -61,8 +61,13 @@ where
     /// Pixels per band: the band's shared state (8 bytes a pixel) stays in L2.
     const BAND: usize = 1 << 14;
     assert_one_output_per_page(input, outputs.len());
-    // Up to 4 images a group, but enough groups to keep every worker busy.
-    let group = (outputs.len() / (2 * rayon::current_num_threads())).clamp(1, 4);
+    // Up to 4 images a group, but enough groups to keep every worker busy. Images that must
+    // be decoded go one at a time: a worker then holds one decoded image, not four, which is
+    // what `memory::fitting_workers` was told.
+    let group = match input.read_buffer_bytes() {
+        0 => (outputs.len() / (2 * rayon::current_num_threads())).clamp(1, 4),
+        _ => 1,
+    };
     outputs
         .into_par_iter()
         .enumerate()

@@ -13,6 +13,7 @@ pub mod history;
 pub mod info;
 pub mod interrupt;
 pub mod job;
+pub mod memory;
 pub mod output;
 pub mod pixel;
 pub mod progress;

@@ -115,7 +115,16 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[&Stack]) -> Result<
         output.prepare_history(&history, job.force, job.durability)?;
     }
     let progress = Progress::new(job.progress, filter.name(), stack.len());
-    filter.run(&stack, &mut output, &progress)?;
+    let workers = fitting_workers(&stack, out_format, job, rayon::current_num_threads());
+    if workers < rayon::current_num_threads() {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .context("cannot start worker threads")?
+            .install(|| filter.run(&stack, &mut output, &progress))?;
+    } else {
+        filter.run(&stack, &mut output, &progress)?;
+    }
     progress.finish();
     interrupt::check()?;
     // A result computed from files that changed meanwhile is not committed.
@@ -140,4 +149,27 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[&Stack]) -> Result<
         );
     }
     Ok(())
+}
+
+/// As many workers as `threads` whose buffers fit in the memory available (see `memory`),
+/// saying so unless quiet when that is fewer.
+fn fitting_workers(stack: &Stack, out_format: PageFormat, job: &Job, threads: usize) -> usize {
+    let out_page = (out_format.pixels() * out_format.dtype.bytes()) as u64;
+    let per_worker = stack.read_buffer_bytes()
+        + if job.compression == crate::stack::write::Compression::None {
+            0
+        } else {
+            out_page
+        };
+    let available = crate::memory::available();
+    let workers = crate::memory::fitting_workers(per_worker, threads, available);
+    if workers < threads && !job.quiet {
+        eprintln!(
+            "imfilter: note: {workers} workers instead of {threads}: each holds {} MiB of \
+             decoded images, and {} MiB of memory is available",
+            per_worker >> 20,
+            available.unwrap_or(0) >> 20
+        );
+    }
+    workers
 }

@@ -761,7 +761,16 @@ impl<'a, T: Pixel> OutputPage<'a, T> {
         };
         let pixels = file.layout.format.pixels();
         if layout_compressed(&file.layout) {
-            return Ok(OpenPage(Open::Buffer(vec![T::default(); pixels], file)));
+            let mut buffer = Vec::new();
+            buffer.try_reserve_exact(pixels).map_err(|_| {
+                anyhow!(
+                    "{}: cannot allocate {} MiB for an image: out of memory",
+                    file.final_path.display(),
+                    (pixels * std::mem::size_of::<T>()) >> 20
+                )
+            })?;
+            buffer.resize(pixels, T::default());
+            return Ok(OpenPage(Open::Buffer(buffer, file)));
         }
         let named = || format!("{}: cannot map the output", file.final_path.display());
         let handle = file.home.reopen(&file.final_path)?;

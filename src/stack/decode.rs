@@ -70,6 +70,57 @@ fn decode_with_tiff(
         .map_err(|e| format!("cannot decode: {e}"))
 }
 
+/// How much of a first chunk [`probe`] decodes.
+const PROBE_BYTES: usize = 64 << 10;
+
+/// Decodes the start of `page`'s first Deflate or ZSTD chunk (at most [`PROBE_BYTES`]), and
+/// checks a ZSTD frame's stated content size against what the chunk must hold. Cheap enough
+/// to run when a file is opened; LZW and PackBits claims are bounded by their expansion
+/// limits instead (`source::max_expansion`), since any bytes start a valid stream of theirs.
+pub fn probe(bytes: &[u8], page: &RawPage) -> Result<(), String> {
+    let Some(&(offset, count)) = page.chunks.first() else {
+        return Ok(());
+    };
+    let Some(stored) = usize::try_from(offset)
+        .ok()
+        .zip(usize::try_from(count).ok())
+        .and_then(|(offset, count)| bytes.get(offset..)?.get(..count))
+    else {
+        return Err("corrupt TIFF: the first strip lies past the end of the file".into());
+    };
+    let kind = chunk_kind(page);
+    let mut out = vec![0u8; PROBE_BYTES];
+    match page.compression {
+        8 | 32946 => {
+            use flate2::{Decompress, FlushDecompress};
+            Decompress::new(true)
+                .decompress(stored, &mut out, FlushDecompress::None)
+                .map_err(|e| format!("{kind} 0: corrupt Deflate data ({e})"))?;
+        }
+        50000 => {
+            use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
+            if let Ok(Some(stated)) = zstd::zstd_safe::get_frame_content_size(stored) {
+                let (exact, padded) = expected_lengths(page, 0)?;
+                if stated != exact && stated != padded {
+                    return Err(format!(
+                        "{kind} 0: corrupt ZSTD data (the frame says {stated} bytes, the {kind} \
+                         holds {exact})"
+                    ));
+                }
+            }
+            let mut decoder = Decoder::new().map_err(|e| format!("cannot start ZSTD: {e}"))?;
+            decoder
+                .run(
+                    &mut InBuffer::around(stored),
+                    &mut OutBuffer::around(&mut out[..]),
+                )
+                .map_err(|e| format!("{kind} 0: corrupt ZSTD data ({e})"))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn chunk_kind(page: &RawPage) -> &'static str {
     if page.tile.is_some() { "tile" } else { "strip" }
 }

@@ -193,6 +193,16 @@ impl Stack {
         }
         let len = self.format.pixels() * std::mem::size_of::<T>();
         scratch.clear();
+        scratch
+            .try_reserve_exact(self.format.pixels())
+            .map_err(|_| {
+                anyhow!(
+                    "{}: page {}: cannot allocate {} MiB to decode it: out of memory",
+                    source.path.display(),
+                    at.page,
+                    len >> 20
+                )
+            })?;
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
         if raw.compression != 1 || raw.tile.is_some() {
@@ -210,6 +220,33 @@ impl Stack {
             scratch.iter_mut().for_each(|v| *v = v.swap_bytes());
         }
         Ok(Page::Borrowed(scratch))
+    }
+
+    /// The memory a worker holds to read one page: nothing for pages read in place from a
+    /// map; a page for pages decoded or copied; two for Deflate and ZSTD, which are inflated
+    /// into a buffer of their own first (see `decode`).
+    pub fn read_buffer_bytes(&self) -> u64 {
+        let page = (self.format.pixels() * self.format.dtype.bytes()) as u64;
+        let copies = |raw: &RawPage, order: ByteOrder| match raw.compression {
+            8 | 32946 | 50000 => 2,
+            _ if raw.tile.is_some()
+                || order != ByteOrder::native()
+                || raw.contiguous_offset().is_none() =>
+            {
+                1
+            }
+            _ => 0,
+        };
+        let most = self
+            .pages
+            .iter()
+            .map(|at| {
+                let source = &self.sources[at.source];
+                copies(&source.pages[at.page], source.byte_order)
+            })
+            .max()
+            .unwrap_or(0);
+        page * most
     }
 
     /// Page `index` as the kept map's bytes themselves, when it is stored uncompressed,

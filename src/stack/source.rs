@@ -110,9 +110,18 @@ impl RawPage {
     }
 }
 
-/// The most a compressed page may decode to, per stored byte (ZSTD's run-length blocks reach
-/// about this; Deflate 1032, PackBits 64, LZW a few thousand).
-const MAX_EXPANSION: u64 = 32768;
+/// The most a page compressed with `compression` may decode to, per stored byte: Deflate
+/// 1032 (a 258-byte match in under 2 bits, RFC 1951), PackBits 64 (two bytes for a run of 128),
+/// LZW 2731 (a 12-bit code stands for at most 4096 bytes), ZSTD 32768 (a 4-byte run-length
+/// block for 128 KiB, RFC 8878). A claim beyond it is refused before anything is sized by it.
+fn max_expansion(compression: u16) -> u64 {
+    match compression {
+        8 | 32946 => 1032,
+        32773 => 64,
+        5 => 2731,
+        _ => 32768,
+    }
+}
 
 /// The input path that means standard input.
 pub const STDIN: &str = "-";
@@ -268,6 +277,12 @@ impl Source {
                 );
             }
             pages.push(page);
+        }
+        if let Some(first) = pages.first() {
+            // A stream that is garbage from its first bytes is refused here, before an output
+            // or a worker's memory is sized by what the page claims.
+            super::decode::probe(map.bytes(), first)
+                .map_err(|why| anyhow!("{}: page 0: cannot decode: {why}", path.display()))?;
         }
         let first = &parsed.directories[0];
         let description = parsed.ascii(first, tag::IMAGE_DESCRIPTION);
@@ -452,7 +467,7 @@ fn read_page(
         // No allocation beyond what the file can back: a compressed page can't decode to more
         // than its codec's maximum expansion of the bytes stored for it.
         let stored: u64 = page.chunks.iter().map(|c| c.1).fold(0, u64::saturating_add);
-        if page.compression != 1 && bytes > stored.saturating_mul(MAX_EXPANSION) {
+        if page.compression != 1 && bytes > stored.saturating_mul(max_expansion(page.compression)) {
             return Err(format!(
                 "corrupt TIFF: {bytes} bytes of pixels cannot come from {stored} compressed bytes"
             ));

@@ -1136,3 +1136,55 @@ fn bug_outputs_follow_the_umask_and_in_place_keeps_the_input_mode() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(mode("out.tif"), 0o604, "--force changed the output's mode");
 }
+
+/// Pages of `side`² uint8 stored as one ZSTD strip each of the given bytes.
+fn zstd_pages(side: u64, strips: &[Vec<u8>]) -> Vec<u8> {
+    let mut t = Tiff::classic();
+    for strip in strips {
+        let at = t.data(strip);
+        t.ifd(&page(side, side, 8, 50000, (at, strip.len() as u64)));
+    }
+    t.bytes()
+}
+
+#[test]
+fn garbage_zstd_pages_claiming_huge_images_are_refused_before_anything_is_sized() {
+    // The red team's file: 4 pages of 64 KiB of noise marked ZSTD, each claiming 46000²
+    // uint8 (2 GB, within ZSTD's 32768:1). It reserved 8.5 GB of disk and 8.2 GB of memory
+    // with -j 4 before the first decode failed, and aborted under a memory limit.
+    let mut x = 0x2545_f491u32;
+    let garbage: Vec<Vec<u8>> = (0..4)
+        .map(|_| {
+            (0..65_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect()
+        })
+        .collect();
+    refused_in_small_memory(&zstd_pages(46_000, &garbage), &["page 0", "ZSTD"]);
+}
+
+#[test]
+fn a_valid_image_larger_than_memory_is_an_error_not_an_abort() {
+    // An honest ZSTD page of 46000² zeros (2 GB) in a few kB: decoding it needs the 2 GB,
+    // which 512 MiB of address space cannot give. A one-line error, not a backtrace.
+    let side = 46_000u64;
+    let zeros = zstd::bulk::compress(&vec![0u8; (side * side) as usize], 1).expect("zstd");
+    let s = Scratch::new();
+    fs::write(s.path("claims.tif"), zstd_pages(side, &[zeros])).expect("write");
+    let started = Instant::now();
+    let out = run_in_small_memory(
+        &s,
+        512,
+        &words("-q -j 4 median --size 3 claims.tif -o out/"),
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_one_line_error(&out.stderr, &["claims.tif", "page 0", "out of memory"]);
+    assert!(!s.path("out").exists());
+    s.assert_no_temp_files();
+}
