@@ -519,9 +519,9 @@ fn with_compression_too_little_room_fails_before_any_image_is_computed() {
 
 // --- 6. An input that changes while it is read ----------------------------------------------
 
-/// Starts a slow median of `stack.tif` (12 images of 512², one worker, a few seconds) into `out.tif`, waits
-/// until its temporary output exists (the input is parsed and the work begins), applies
-/// `change` to the input, and returns the run's exit code and stderr.
+/// Starts a slow median of `stack.tif` (12 images of 512², one worker, a few seconds) into
+/// `out.tif`, waits until its temporary output exists (the input is parsed and the work
+/// begins), applies `change` to the input, and returns the run's exit code and stderr.
 fn change_input_while_it_is_read(
     s: &Scratch,
     change: impl FnOnce(&Path),

@@ -1188,3 +1188,37 @@ fn a_valid_image_larger_than_memory_is_an_error_not_an_abort() {
     assert!(!s.path("out").exists());
     s.assert_no_temp_files();
 }
+
+#[test]
+fn workers_are_fewer_when_their_decode_buffers_do_not_fit_in_memory() {
+    // 16 Deflate pages of 2048² uint16: each worker holds 16 MiB to decode one (the page and
+    // its inflated copy). With -j 16 under 400 MiB of address space, 16 workers' buffers do
+    // not fit; the run uses as many as do, says so, and succeeds.
+    use tiff::encoder::compression::DeflateLevel;
+    use tiff::encoder::{Compression, TiffEncoder, colortype::Gray16};
+    let s = Scratch::new();
+    let side = 2048u32;
+    let mut enc = TiffEncoder::new(fs::File::create(s.path("in.tif")).expect("create"))
+        .expect("encoder")
+        .with_compression(Compression::Deflate(DeflateLevel::Fast));
+    let mut x = 0x9E37_79B9u32;
+    for _ in 0..16 {
+        let pixels: Vec<u16> = (0..side * side)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x & 63) as u16
+            })
+            .collect();
+        enc.write_image::<Gray16>(side, side, &pixels)
+            .expect("page");
+    }
+    drop(enc);
+    let out = run_in_small_memory(&s, 400, &words("-j 16 median --size 3 in.tif -o out.tif"));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("workers instead of 16"), "{stderr}");
+    let result = imfilter::stack::Stack::open(&s.path("out.tif")).expect("output opens");
+    assert_eq!(result.len(), 16);
+}
