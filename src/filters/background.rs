@@ -1,14 +1,17 @@
 //! Background (flat-field) correction: `out = (I − D) / max(F − D, 1e-6)`, in float32.
 //!
 //! F and D are the pooled flat (open-beam) and dark images combined per pixel by mean or
-//! median. `F − D` is computed once and shared read-only by every worker. The clamp, as in
+//! median. A median needs every page's value of a pixel at once: pages that cannot be read in
+//! place are copied band of rows by band of rows within a fixed budget ([`MEDIAN_BUDGET`]),
+//! never whole, and memory that cannot be had is an error naming the stack, not an abort.
+//! `F − D` is computed once and shared read-only by every worker. The clamp, as in
 //! tomopy's `normalize`, keeps dead or saturated detector pixels (F ≤ D) from dividing by zero
 //! and producing Inf. Every step is float32 in the order numpy evaluates
 //! `(I.astype(np.float32) - D) / np.maximum(F - D, np.float32(1e-6))`, so results agree with it.
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
 use super::Filter;
@@ -43,37 +46,16 @@ impl Reference {
     /// Combines every page of `stack` per pixel. Means and medians are taken in f64 and
     /// rounded once to f32, which is what numpy does for integer detector images.
     pub fn combine(stack: &Stack, average: Average) -> Result<Reference> {
-        let n = stack.len();
-        let len = stack.format.pixels();
-        let mut pixels = vec![0f32; len];
-        match average {
-            Average::Mean => with_pixel_type!(stack.format.dtype, T => {
-                mean_of_pages::<T>(stack, &mut pixels)
-            })?,
-            Average::Median => {
-                let pages = (0..n)
-                    .map(|i| {
-                        let mut page = Vec::new();
-                        stack.page_f32(i, &mut page).map(|()| page)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let mut column = vec![0f64; n];
-                for (i, out) in pixels.iter_mut().enumerate() {
-                    column
-                        .iter_mut()
-                        .zip(&pages)
-                        .for_each(|(c, p)| *c = f64::from(p[i]));
-                    column.sort_unstable_by(f64::total_cmp);
-                    let mid = n / 2;
-                    let median = if n % 2 == 1 {
-                        column[mid]
-                    } else {
-                        (column[mid - 1] + column[mid]) / 2.0
-                    };
-                    *out = median as f32;
-                }
-            }
-        }
+        Self::combine_images(stack, average, "images")
+    }
+
+    /// As [`Reference::combine`]; `what` ("flats", "darks") names the images in errors.
+    fn combine_images(stack: &Stack, average: Average, what: &str) -> Result<Reference> {
+        let mut pixels = try_filled(stack.format.pixels(), 0f32, stack, what)?;
+        with_pixel_type!(stack.format.dtype, T => match average {
+            Average::Mean => mean_of_pages::<T>(stack, &mut pixels, what),
+            Average::Median => median_of_pages::<T>(stack, &mut pixels, what, MEDIAN_BUDGET),
+        })?;
         Ok(Reference {
             width: stack.format.width,
             height: stack.format.height,
@@ -82,9 +64,33 @@ impl Reference {
     }
 }
 
+/// A vector of `len` copies of `value`, its memory reserved with `try_reserve_exact`: not
+/// getting it is an error naming the stack, not an abort.
+fn try_filled<V: Clone>(len: usize, value: V, stack: &Stack, what: &str) -> Result<Vec<V>> {
+    let mut v = try_with_capacity(len, stack, what)?;
+    v.resize(len, value);
+    Ok(v)
+}
+
+/// An empty vector with room for `len` values, or the one-line out-of-memory error.
+fn try_with_capacity<V>(len: usize, stack: &Stack, what: &str) -> Result<Vec<V>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| out_of_memory(len.saturating_mul(size_of::<V>()), stack, what))?;
+    Ok(v)
+}
+
+fn out_of_memory(bytes: usize, stack: &Stack, what: &str) -> anyhow::Error {
+    anyhow!(
+        "{}: cannot allocate {} MiB to combine the {what}: out of memory",
+        stack.path.display(),
+        bytes.div_ceil(1 << 20)
+    )
+}
+
 /// The per-pixel mean of every page of `stack`, summed in f64 in page order (so the result does
 /// not depend on the threads) and rounded once to f32.
-fn mean_of_pages<T: Pixel>(stack: &Stack, mean: &mut [f32]) -> Result<()> {
+fn mean_of_pages<T: Pixel>(stack: &Stack, mean: &mut [f32], what: &str) -> Result<()> {
     const BAND: usize = 1 << 14;
     let n = stack.len();
     let add = |sums: &mut [f64], page: &[T]| {
@@ -117,7 +123,7 @@ fn mean_of_pages<T: Pixel>(stack: &Stack, mean: &mut [f32]) -> Result<()> {
         // Pages to decode, or files of a directory (mapped one at a time): one page at a time,
         // each page's sum split over the threads.
         None => {
-            let mut sums = vec![0f64; mean.len()];
+            let mut sums = try_filled(mean.len(), 0f64, stack, what)?;
             let mut scratch = Vec::new();
             for i in 0..n {
                 let page = stack.page::<T>(i, &mut scratch)?;
@@ -131,6 +137,135 @@ fn mean_of_pages<T: Pixel>(stack: &Stack, mean: &mut [f32]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a median may hold of the pages it has to copy (pages decoded, or in files mapped only
+/// while read): the band of rows it works on is as high as this allows for all of them at once.
+///
+/// Why bands: a median needs every page's value of a pixel at the same time, and holding every
+/// page whole made `--average median` over 200 flats of 1024² uint16 (420 MB of file) allocate
+/// 1.2 GB. With bands it holds at most this much (plus the page or two `Stack::page` decodes
+/// into) however many flats there are. 256 MiB holds every page at once, one band, for 128
+/// flats of 1024² uint16 or 32 of 2048²; past that each compressed page is decoded once per
+/// band (`Stack::page` decodes whole pages), the price of bounded memory, and rarely more than
+/// twice. Pages read in place from a kept map are never copied and do not count.
+const MEDIAN_BUDGET: usize = 256 << 20;
+
+/// The per-pixel median of every page of `stack`, in f64 and rounded once to f32: the values
+/// sorted by `total_cmp`, the middle one, or the mean of the two middle ones for an even count
+/// (`np.median`).
+///
+/// Pages readable in place (uncompressed multi-page files, kept map) are read where they lie.
+/// The others are copied, band of rows by band of rows, into one buffer of at most `budget`
+/// bytes (or one row of every page, if even that is more): each such page is read (decoded into
+/// one reused scratch page, or its file mapped) once per band. A stack that fits is one band.
+fn median_of_pages<T: Pixel>(
+    stack: &Stack,
+    median: &mut [f32],
+    what: &str,
+    budget: usize,
+) -> Result<()> {
+    let (width, height) = (stack.format.width, stack.format.height);
+    if median.is_empty() || stack.is_empty() {
+        return Ok(());
+    }
+    let in_place: Vec<Option<&[T]>> = (0..stack.len())
+        .map(|i| stack.page_in_place::<T>(i))
+        .collect();
+    let copied = in_place.iter().filter(|p| p.is_none()).count();
+    let row_bytes = copied.saturating_mul(width * size_of::<T>());
+    let rows = match row_bytes {
+        0 => height,
+        _ => (budget / row_bytes).clamp(1, height),
+    };
+    let mut band = try_with_capacity::<T>(copied.saturating_mul(rows * width), stack, what)?;
+    let mut scratch = Vec::new();
+    for top in (0..height).step_by(rows) {
+        let span = top * width..(top + rows).min(height) * width;
+        band.clear();
+        for (i, page) in in_place.iter().enumerate() {
+            if page.is_none() {
+                band.extend_from_slice(&stack.page::<T>(i, &mut scratch)?[span.clone()]);
+            }
+        }
+        let mut copies = band.chunks_exact(span.len());
+        let pages: Vec<&[T]> = in_place
+            .iter()
+            .map(|page| match page {
+                Some(page) => &page[span.clone()],
+                None => copies.next().expect("invariant: one band per copied page"),
+            })
+            .collect();
+        median_of_band(&pages, &mut median[span], stack, what)?;
+    }
+    Ok(())
+}
+
+/// `out[i]` = the median of `pages[·][i]`, split over the threads. Each piece gathers a block
+/// of pixels page by page (reading each page in order) into columns of its own, then selects.
+fn median_of_band<T: Pixel>(
+    pages: &[&[T]],
+    out: &mut [f32],
+    stack: &Stack,
+    what: &str,
+) -> Result<()> {
+    const PIECE: usize = 1 << 12;
+    const BLOCK: usize = 32;
+    let n = pages.len();
+    let columns_len = n.saturating_mul(BLOCK);
+    out.par_chunks_mut(PIECE).enumerate().try_for_each_init(
+        || {
+            let mut columns = Vec::new();
+            columns.try_reserve_exact(columns_len).ok()?;
+            columns.resize(columns_len, 0i64);
+            Some(columns)
+        },
+        |columns, (piece, out)| {
+            let columns = columns
+                .as_mut()
+                .ok_or_else(|| out_of_memory(columns_len.saturating_mul(8), stack, what))?;
+            for (block, out) in out.chunks_mut(BLOCK).enumerate() {
+                let at = piece * PIECE + block * BLOCK;
+                for (p, page) in pages.iter().enumerate() {
+                    for (k, &v) in page[at..at + out.len()].iter().enumerate() {
+                        columns[k * n + p] = total_order_key(f64::from(v.to_f32()));
+                    }
+                }
+                for (o, column) in out.iter_mut().zip(columns.chunks_exact_mut(n)) {
+                    *o = median_of_column(column) as f32;
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// `x` as an integer whose order is `f64::total_cmp`'s (the same transform `total_cmp` makes),
+/// so columns are selected with plain integer comparisons. It is its own inverse.
+fn total_order_key(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+/// The f64 whose [`total_order_key`] is `key`.
+fn from_total_order_key(key: i64) -> f64 {
+    f64::from_bits(total_order_key(f64::from_bits(key as u64)) as u64)
+}
+
+/// The median of the values whose [`total_order_key`]s `column` (not empty) holds, reordering
+/// it: the value a sort by `total_cmp` puts in the middle, or the mean of the two middle values
+/// for an even length.
+fn median_of_column(column: &mut [i64]) -> f64 {
+    let (len, mid) = (column.len(), column.len() / 2);
+    let (below, &mut middle, _) = column.select_nth_unstable(mid);
+    if len % 2 == 1 {
+        return from_total_order_key(middle);
+    }
+    let before = *below
+        .iter()
+        .max()
+        .expect("invariant: an even, non-empty column has values below its middle");
+    (from_total_order_key(before) + from_total_order_key(middle)) / 2.0
 }
 
 /// Prepared background correction: the dark image and the clamped `F − D`.
@@ -153,21 +288,25 @@ impl BackgroundCorrect {
         let shape = |s: &Stack| (s.format.width, s.format.height);
         let mut references = vec![("flat", flat.0.path.clone(), shape(flat.0))];
         // Flats and darks are averaged side by side when averaging is by mean, which holds one
-        // page at a time; a median holds every page, so those are done one after the other.
+        // page at a time; a median may hold up to its band budget, so medians are done one
+        // after the other and the budget is not held twice.
         let both_mean = flat.1 == Average::Mean && dark.is_none_or(|(_, a)| a == Average::Mean);
-        let combine_dark = || dark.map(|(stack, average)| Reference::combine(stack, average));
+        let combine_flat = || Reference::combine_images(flat.0, flat.1, "flats");
+        let combine_dark =
+            || dark.map(|(stack, average)| Reference::combine_images(stack, average, "darks"));
         let (f, d) = if both_mean {
-            rayon::join(|| Reference::combine(flat.0, flat.1), combine_dark)
+            rayon::join(combine_flat, combine_dark)
         } else {
-            (Reference::combine(flat.0, flat.1), combine_dark())
+            (combine_flat(), combine_dark())
         };
         let f = f?;
         if let Some((stack, _)) = dark {
             references.push(("dark", stack.path.clone(), shape(stack)));
         }
-        let d = d
-            .transpose()?
-            .map_or_else(|| vec![0.0; f.pixels.len()], |d| d.pixels);
+        let d = match d.transpose()? {
+            Some(d) => d.pixels,
+            None => try_filled(f.pixels.len(), 0.0, flat.0, "flats")?,
+        };
         let files = |s: &Stack| {
             s.files()
                 .map(|p| p.display().to_string())
@@ -185,12 +324,12 @@ impl BackgroundCorrect {
     }
 
     fn from_images(flat: Reference, dark: Vec<f32>, cutoff: Option<f32>) -> Self {
-        let denominator = flat
-            .pixels
-            .iter()
+        // The flat becomes the denominator where it lies: no second image allocated.
+        let mut denominator = flat.pixels;
+        denominator
+            .iter_mut()
             .zip(&dark)
-            .map(|(&f, &d)| clamp_denominator(f - d))
-            .collect();
+            .for_each(|(f, &d)| *f = clamp_denominator(*f - d));
         BackgroundCorrect {
             dark,
             denominator,
@@ -280,6 +419,127 @@ impl Filter for BackgroundCorrect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `--average median` computed before bands: every value as f64, sorted by
+    /// `total_cmp`, the middle or the mean of the two middle ones, rounded once to f32.
+    fn sorted_median(mut column: Vec<f64>) -> f32 {
+        column.sort_unstable_by(f64::total_cmp);
+        let mid = column.len() / 2;
+        let median = if column.len() % 2 == 1 {
+            column[mid]
+        } else {
+            (column[mid - 1] + column[mid]) / 2.0
+        };
+        median as f32
+    }
+
+    #[test]
+    fn selecting_the_median_gives_the_sorted_median_bit_for_bit() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            2.5,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::MIN_POSITIVE,
+            1e300,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 1..=24 {
+            for _ in 0..200 {
+                let column: Vec<f64> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        specials[(state % specials.len() as u64) as usize]
+                    })
+                    .collect();
+                let mut keys: Vec<i64> = column.iter().map(|&v| total_order_key(v)).collect();
+                let selected = median_of_column(&mut keys) as f32;
+                let sorted = sorted_median(column.clone());
+                assert_eq!(selected.to_bits(), sorted.to_bits(), "{column:?}");
+            }
+        }
+    }
+
+    /// A pooled stack of `in_place` pages in imfilter's own layout (read where they lie) and
+    /// `deflated` Deflate pages (decoded, so copied band by band), `width` × `height` uint16;
+    /// returns it with every page's pixels.
+    fn mixed_stack(
+        dir: &std::path::Path,
+        in_place: usize,
+        deflated: usize,
+        (width, height): (usize, usize),
+    ) -> (Stack, Vec<Vec<u16>>) {
+        use std::os::unix::fs::FileExt;
+        let pixels: Vec<Vec<u16>> = (0..in_place + deflated)
+            .map(|p| {
+                (0..width * height)
+                    .map(|i| ((i * 7919 + p * 104_729) % 1009) as u16 * 3 + (p % 2) as u16)
+                    .collect()
+            })
+            .collect();
+        let plain = dir.join("plain.tif");
+        let format = PageFormat {
+            width,
+            height,
+            dtype: DType::U16,
+        };
+        let layout = crate::stack::write::Layout::new(in_place, format, &Default::default());
+        let file = std::fs::File::create(&plain).expect("create");
+        file.set_len(layout.file_len).expect("size");
+        layout.write_metadata(&file).expect("metadata");
+        let bytes: Vec<u8> = pixels[..in_place]
+            .iter()
+            .flatten()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        file.write_all_at(&bytes, layout.data_offset)
+            .expect("pixels");
+        let deflate = dir.join("deflate.tif");
+        let level = tiff::encoder::compression::DeflateLevel::Fast;
+        let mut encoder =
+            tiff::encoder::TiffEncoder::new(std::fs::File::create(&deflate).expect("create"))
+                .expect("encoder")
+                .with_compression(tiff::encoder::Compression::Deflate(level));
+        for page in &pixels[in_place..] {
+            encoder
+                .write_image::<tiff::encoder::colortype::Gray16>(width as u32, height as u32, page)
+                .expect("page");
+        }
+        drop(encoder);
+        let stack = Stack::open_pooled(&[plain, deflate]).expect("stack");
+        assert!(stack.page_in_place::<u16>(0).is_some());
+        assert!(stack.page_in_place::<u16>(in_place).is_none());
+        (stack, pixels)
+    }
+
+    #[test]
+    fn bands_of_any_height_give_the_whole_stack_median() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (width, height) = (7, 5);
+        // 9 pages (odd) and 8 (even), 4 and 3 of them read in place, the rest decoded.
+        for (in_place, deflated) in [(4, 5), (3, 5)] {
+            let (stack, pixels) = mixed_stack(dir.path(), in_place, deflated, (width, height));
+            let expected: Vec<f32> = (0..width * height)
+                .map(|i| sorted_median(pixels.iter().map(|p| f64::from(p[i])).collect()))
+                .collect();
+            let row = deflated * width * 2;
+            // One row a band (and a budget below one row), 2 rows (the last band ragged), 3,
+            // and everything at once.
+            for budget in [1, row, 2 * row, 3 * row + 1, MEDIAN_BUDGET] {
+                let mut median = vec![0f32; width * height];
+                median_of_pages::<u16>(&stack, &mut median, "flats", budget).expect("median");
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&median), bits(&expected), "budget {budget}");
+            }
+        }
+    }
 
     fn corrector(flat: Vec<f32>, dark: Vec<f32>, cutoff: Option<f32>) -> BackgroundCorrect {
         let n = flat.len();

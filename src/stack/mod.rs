@@ -273,17 +273,6 @@ impl Stack {
         let start = source.pages[at.page].contiguous_offset()? as usize;
         Some(start..start + self.format.pixels() * std::mem::size_of::<T>())
     }
-
-    /// Page `index` converted to f32 into `out`, for flats and darks.
-    pub fn page_f32(&self, index: usize, out: &mut Vec<f32>) -> Result<()> {
-        crate::with_pixel_type!(self.format.dtype, T => {
-            let mut scratch = Vec::new();
-            let page = self.page::<T>(index, &mut scratch)?;
-            out.clear();
-            out.extend(page.iter().map(|v| v.to_f32()));
-            Ok(())
-        })
-    }
 }
 
 /// One page's pixels, as [`Stack::page`] found them.

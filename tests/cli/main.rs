@@ -6,6 +6,7 @@ mod codec;
 mod errors;
 mod hostile;
 mod median;
+mod memory;
 mod outputs;
 mod reliability;
 mod signals;
