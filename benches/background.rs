@@ -70,7 +70,7 @@ fn corrector(dir: &Path, cutoff: Option<f32>) -> BackgroundCorrect {
     }
     let flat = Stack::open(&flat).expect("open flat");
     let dark = Stack::open(&dark).expect("open dark");
-    BackgroundCorrect::new((&flat, Average::Mean), Some((&dark, Average::Mean)), cutoff)
+    BackgroundCorrect::new((flat, Average::Mean), Some((dark, Average::Mean)), cutoff)
         .expect("prepare background correction")
 }
 

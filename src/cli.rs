@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::filters::background::Average;
+use crate::filters::OpArgs;
+use crate::filters::background::BackgroundArgs;
+use crate::filters::neighbourhood::{MedianArgs, OutlierArgs};
 use crate::progress::ProgressMode;
 use crate::stack::write::Compression;
 
@@ -14,6 +16,7 @@ Examples:
   imfilter background-correct --flat Flat_Before/ --dark Dark_Before/ Tomo/ -o corrected.tif
   imfilter background-correct --flat f.tif --dark d.tif stack.tif   # -> stack_background-correct.tif
   imfilter median --size 3 stack.tif -o median.tif
+  imfilter run --step 'background-correct --flat F/' --step 'median --size 3' Tomo/ -o out.tif
   imfilter info corrected.tif";
 
 /// Batch filters for stacks of TIFF projections (neutron and X-ray imaging).
@@ -37,8 +40,50 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
+/// The operations: one line each, for their subcommand and for `run --step` alike. Each
+/// line's arguments type lives in the operation's own file and builds its step ([`OpArgs`]).
+macro_rules! operations {
+    ($( $(#[$attr:meta])* $variant:ident($args:ty), )*) => {
+        #[derive(Debug, Subcommand)]
+        pub enum Command {
+            $( $(#[$attr])* $variant(WithIo<$args>), )*
+
+            /// Several operations in one pass: the input read once, the result written once
+            #[command(after_help = RUN_EXAMPLES)]
+            Run(RunArgs),
+
+            /// Describe a TIFF file or directory: pages, shape, type, layout
+            Info(InfoArgs),
+        }
+
+        /// The operations as steps of `run --step '…'`: the same arguments, without input and
+        /// output.
+        #[derive(Debug, Subcommand)]
+        pub enum Step {
+            $( $(#[$attr])* $variant($args), )*
+        }
+
+        impl Command {
+            /// The input and output arguments and the operation of a one-operation command.
+            pub fn operation(&self) -> Option<(&IoArgs, &dyn OpArgs)> {
+                match self {
+                    $( Command::$variant(a) => Some((&a.io, &a.op)), )*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Step {
+            pub fn args(&self) -> &dyn OpArgs {
+                match self {
+                    $( Step::$variant(a) => a, )*
+                }
+            }
+        }
+    };
+}
+
+operations! {
     /// Flat-field correction: (I - dark) / max(flat - dark, 1e-6), as float32
     #[command(
         after_help = "Example:\n  imfilter background-correct --flat f.tif --dark d.tif stack.tif -o corrected.tif"
@@ -56,9 +101,60 @@ pub enum Command {
         after_help = "Example:\n  imfilter remove-outliers --size 3 --threshold 500 stack.tif -o clean.tif"
     )]
     RemoveOutliers(OutlierArgs),
+}
 
-    /// Describe a TIFF file or directory: pages, shape, type, layout
-    Info(InfoArgs),
+const RUN_EXAMPLES: &str = "\
+Each --step is one operation with its own arguments, exactly as its subcommand takes them
+(without input and output). Steps run in the order given, on each image in turn: the input is
+read once and the result written once.
+
+Examples:
+  imfilter run --step 'background-correct --flat F/ --dark D/' --step 'median --size 3' Tomo/ -o out.tif
+  imfilter run --step 'remove-outliers --size 3 --threshold 500' --step 'median --size 3' stack.tif";
+
+/// An operation's own arguments with the input and output of a run of it alone.
+#[derive(Debug, Args)]
+pub struct WithIo<A: Args> {
+    #[command(flatten)]
+    pub io: IoArgs,
+
+    #[command(flatten)]
+    pub op: A,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub io: IoArgs,
+
+    /// One operation and its arguments, as its subcommand takes them, in quotes:
+    /// --step 'median --size 3'. Repeat for each step, in order
+    #[arg(long = "step", value_name = "'OPERATION ARGS'", required = true)]
+    pub steps: Vec<String>,
+}
+
+/// One `--step`'s words, parsed by the operations' own definitions.
+#[derive(Debug, Parser)]
+#[command(name = "step", no_binary_name = true, disable_help_flag = true)]
+struct StepLine {
+    #[command(subcommand)]
+    step: Step,
+}
+
+/// Parses `--step` number `number` (from 1): its words split as a POSIX shell would.
+pub fn parse_step(number: usize, text: &str) -> Result<Step, String> {
+    let named = |why: &str| format!("--step {number} ('{text}'): {why}");
+    let words = shlex::split(text).ok_or_else(|| named("unbalanced quotes"))?;
+    if words.is_empty() {
+        return Err(named("empty: give an operation and its arguments"));
+    }
+    StepLine::try_parse_from(words)
+        .map(|line| line.step)
+        .map_err(|e| {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid");
+            named(first.trim_start_matches("error: "))
+        })
 }
 
 /// Where the input is and where the result goes; the same for every filter.
@@ -99,73 +195,6 @@ pub struct IoArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BackgroundArgs {
-    #[command(flatten)]
-    pub io: IoArgs,
-
-    /// Flat (open-beam) images: files or directories; repeat to pool several
-    #[arg(long, required = true, value_name = "PATH")]
-    pub flat: Vec<PathBuf>,
-
-    /// Dark images: files or directories; repeat to pool several [default: a dark of zero]
-    #[arg(long, value_name = "PATH")]
-    pub dark: Vec<PathBuf>,
-
-    /// How pooled flats and darks are combined per pixel
-    #[arg(long, value_enum, default_value_t = Average::Mean)]
-    pub average: Average,
-
-    /// Clip results above this value
-    #[arg(long, value_name = "X")]
-    pub cutoff: Option<f32>,
-}
-
-#[derive(Debug, Args)]
-pub struct MedianArgs {
-    #[command(flatten)]
-    pub io: IoArgs,
-
-    /// Window width and height in pixels: odd, at least 3
-    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
-    pub size: usize,
-
-    /// Border rule, as scipy.ndimage: reflect (d c b a | a b c d | d c b a), mirror
-    /// (d c b | a b c d | c b a), nearest (a a a | a b c d | d d d), constant (cval), wrap
-    #[arg(long, default_value = "reflect", value_parser = parse_border_mode)]
-    pub mode: crate::filters::median::BorderMode,
-
-    /// Value outside the image for --mode constant
-    #[arg(long, default_value_t = 0.0, value_name = "V")]
-    pub cval: f64,
-}
-
-#[derive(Debug, Args)]
-pub struct OutlierArgs {
-    #[command(flatten)]
-    pub io: IoArgs,
-
-    /// Median window width and height in pixels: odd, at least 3
-    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
-    pub size: usize,
-
-    /// A pixel further than this from its local median is replaced by the median
-    #[arg(long, value_name = "T")]
-    pub threshold: f64,
-
-    /// Replace pixels brighter than the median by more than the threshold (default)
-    #[arg(long, group = "kind")]
-    pub bright: bool,
-
-    /// Replace pixels darker than the median by more than the threshold
-    #[arg(long, group = "kind")]
-    pub dark: bool,
-
-    /// Replace both
-    #[arg(long, group = "kind")]
-    pub both: bool,
-}
-
-#[derive(Debug, Args)]
 pub struct InfoArgs {
     /// A TIFF file or a directory of TIFF files
     pub path: PathBuf,
@@ -173,18 +202,4 @@ pub struct InfoArgs {
     /// One JSON object on stdout, for programs
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_window_size(s: &str) -> Result<usize, String> {
-    let allowed = "the window size must be an odd whole number of at least 3 (3, 5, 7, …)";
-    match s.parse::<i64>() {
-        Ok(k) if k >= 3 && k % 2 == 1 => Ok(k as usize),
-        Ok(k) => Err(format!("{k}: {allowed}")),
-        Err(_) => Err(format!("'{s}' is not a number: {allowed}")),
-    }
-}
-
-fn parse_border_mode(s: &str) -> Result<crate::filters::median::BorderMode, String> {
-    crate::filters::median::BorderMode::parse(s)
-        .ok_or_else(|| format!("'{s}': expected one of reflect, nearest, mirror, constant, wrap"))
 }

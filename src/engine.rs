@@ -1,16 +1,51 @@
 //! Dispatching images over the rayon pool: each task is one whole image (or, for pointwise
-//! filters, a few whole images), read from the input stack (in place when it can be) and
-//! written into its own output pages (`&mut` slices of the mapped output, or a directory's
-//! files, each mapped while its image is computed).
+//! chains, a few whole images), read from the input stack (in place when it can be), carried
+//! through every step of a chain in the worker's own buffers, and written into its own output
+//! page (`&mut` slices of the mapped output, or a directory's files, each mapped while its
+//! image is computed). One read of the input, one write of the output, whatever the chain.
 
 use anyhow::Result;
 use rayon::prelude::*;
 
+use crate::filters::{Chain, ImageBuffer, Pixels, PixelsMut};
 use crate::interrupt;
-use crate::output::OutputPage;
+use crate::output::{OutputPage, PendingOutput};
 use crate::pixel::Pixel;
 use crate::progress::Progress;
 use crate::stack::{Stack, mapped};
+use crate::with_pixel_type;
+
+/// Carries every image of `input` through `chain` into the pages of `output`, in parallel on
+/// the current rayon pool. A chain whose steps are all pointwise goes band by band (see
+/// [`run_pointwise_with`]); any other, image by image, each worker ping-ponging between two
+/// buffers of its own and writing the last step straight into its output page.
+pub fn run_chain(
+    input: &Stack,
+    chain: &Chain,
+    output: &mut PendingOutput,
+    progress: &Progress,
+) -> Result<()> {
+    let (from, to) = (chain.input_format(), chain.output_format());
+    with_pixel_type!(from.dtype, I => {
+        with_pixel_type!(to.dtype, O => {
+            let pages = output.pages_mut::<O>(to.pixels());
+            let carry = |buffers: &mut [ImageBuffer; 2], at: usize, i: &[I], o: &mut [O]| {
+                chain.apply(at, Pixels::new(from, i), PixelsMut::new(to, o), buffers)
+            };
+            if chain.pointwise() {
+                run_pointwise_with::<I, O, _, _>(input, pages, Default::default, carry, progress)
+            } else {
+                run_pages_with::<I, O, _, _>(
+                    input,
+                    pages,
+                    Default::default,
+                    |buffers, i, o| carry(buffers, 0, i, o),
+                    progress,
+                )
+            }
+        })
+    })
+}
 
 /// Runs `kernel(input page i, output page i)` for every image, in parallel on the current
 /// rayon pool, ticking `progress` per image. Stops at the first error or interrupt; pages
@@ -26,37 +61,64 @@ where
     O: Pixel,
     K: Fn(&[I], &mut [O]) + Sync,
 {
-    assert_one_output_per_page(input, outputs.len());
-    outputs
-        .into_par_iter()
-        .enumerate()
-        .try_for_each_init(Vec::new, |scratch, (index, out)| {
-            interrupt::check()?;
-            mapped::check_cut_short()?;
-            let page = input.page::<I>(index, scratch)?;
-            let mut out = out.open()?;
-            kernel(&page, &mut out);
-            out.close()?;
-            progress.tick();
+    run_pages_with(
+        input,
+        outputs,
+        || (),
+        |(), i, o| {
+            kernel(i, o);
             Ok(())
-        })
+        },
+        progress,
+    )
 }
 
-/// For filters whose output pixel depends only on the same input pixel and on per-pixel state
-/// shared by every image (background correction: the dark and `F − D`). Images go to the
-/// workers a few at a time and are walked band by band, so each band of the shared state is
-/// read from memory once for the group rather than once per image: that state is as large as
-/// two float32 images and does not stay in cache from one image to the next.
-pub fn run_pointwise<I, O, K>(
+/// As [`run_pages`], with per-worker state `S` made by `init` (scratch buffers).
+pub fn run_pages_with<I, O, S, K>(
     input: &Stack,
     outputs: Vec<OutputPage<'_, O>>,
+    init: impl Fn() -> S + Sync + Send,
     kernel: K,
     progress: &Progress,
 ) -> Result<()>
 where
     I: Pixel,
     O: Pixel,
-    K: Fn(usize, &[I], &mut [O]) + Sync,
+    K: Fn(&mut S, &[I], &mut [O]) -> Result<()> + Sync,
+{
+    assert_one_output_per_page(input, outputs.len());
+    outputs.into_par_iter().enumerate().try_for_each_init(
+        || (Vec::new(), init()),
+        |(scratch, state), (index, out)| {
+            interrupt::check()?;
+            mapped::check_cut_short()?;
+            let page = input.page::<I>(index, scratch)?;
+            let mut out = out.open()?;
+            kernel(state, &page, &mut out)?;
+            out.close()?;
+            progress.tick();
+            Ok(())
+        },
+    )
+}
+
+/// For chains whose output pixel depends only on the same input pixel and on per-pixel state
+/// shared by every image (background correction: the dark and `F − D`). Images go to the
+/// workers a few at a time and are walked band by band, so each band of the shared state is
+/// read from memory once for the group rather than once per image: that state is as large as
+/// two float32 images and does not stay in cache from one image to the next. `kernel(state,
+/// at, band of input, band of output)` gets the band's first pixel index `at`.
+pub fn run_pointwise_with<I, O, S, K>(
+    input: &Stack,
+    outputs: Vec<OutputPage<'_, O>>,
+    init: impl Fn() -> S + Sync + Send,
+    kernel: K,
+    progress: &Progress,
+) -> Result<()>
+where
+    I: Pixel,
+    O: Pixel,
+    K: Fn(&mut S, usize, &[I], &mut [O]) -> Result<()> + Sync,
 {
     /// Pixels per band: the band's shared state (8 bytes a pixel) stays in L2.
     const BAND: usize = 1 << 14;
@@ -73,8 +135,8 @@ where
         .enumerate()
         .chunks(group)
         .try_for_each_init(
-            Vec::new,
-            |scratch: &mut Vec<Vec<I>>, members: Vec<(usize, OutputPage<'_, O>)>| {
+            || (Vec::<Vec<I>>::new(), init()),
+            |(scratch, state), members: Vec<(usize, OutputPage<'_, O>)>| {
                 interrupt::check()?;
                 mapped::check_cut_short()?;
                 scratch.resize_with(members.len(), Vec::new);
@@ -91,7 +153,7 @@ where
                 for at in (0..len).step_by(BAND) {
                     let end = (at + BAND).min(len);
                     for (page, out) in pages.iter().zip(outs.iter_mut()) {
-                        kernel(at, &page[at..end], &mut out[at..end]);
+                        kernel(state, at, &page[at..end], &mut out[at..end])?;
                     }
                 }
                 for out in outs {

@@ -39,8 +39,9 @@ pub fn entry(operation: &str, parameters: Value, input: &Path, output: &Path) ->
     })
 }
 
-/// The input's history (empty when it has no readable sidecar) with `this_run` appended.
-pub fn extended(input: &Path, this_run: Value) -> Value {
+/// The input's history (empty when it has no readable sidecar) with `this_run` appended: one
+/// entry per step of the run.
+pub fn extended(input: &Path, this_run: Vec<Value>) -> Value {
     let mut runs = fs::read_to_string(sidecar_path(input))
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
@@ -50,7 +51,7 @@ pub fn extended(input: &Path, this_run: Value) -> Value {
                 .cloned()
         })
         .unwrap_or_default();
-    runs.push(this_run);
+    runs.extend(this_run);
     json!({ "operation_history": runs })
 }
 

@@ -28,6 +28,11 @@ fn main() -> ExitCode {
                 eprintln!("imfilter: {stop}");
                 return ExitCode::from(stop.exit_code());
             }
+            // A chain that cannot be made is a usage error, like clap's own.
+            if let Some(chain) = e.downcast_ref::<imfilter::filters::ChainError>() {
+                eprintln!("imfilter: error: {chain}");
+                return ExitCode::from(2);
+            }
             // A reader that stops early (`imfilter … -o - | head -c 100`) is not an error.
             let broken_pipe = e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()

@@ -3,19 +3,16 @@
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command};
-use crate::filters::Filter;
-use crate::filters::background::BackgroundCorrect;
-use crate::filters::median::MedianParams;
-use crate::filters::neighbourhood::{Median, RemoveOutliers};
-use crate::filters::outliers::{OutlierKind, OutlierParams};
+use crate::cli::{self, Cli, Command};
+use crate::engine;
+use crate::filters::{Chain, ChainError, Op};
 use crate::history;
 use crate::interrupt;
 use crate::job::{self, Job};
 use crate::output::PendingOutput;
 use crate::progress::Progress;
+use crate::stack::Stack;
 use crate::stack::write::WriteOptions;
-use crate::stack::{PageFormat, Stack};
 
 /// What the `Software` tag of every output says.
 pub fn software() -> String {
@@ -35,57 +32,38 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn run_command(cli: &Cli) -> Result<()> {
     let job_for = |io| Job::new(io, cli.progress, cli.quiet);
+    if let Some((io, op)) = cli.command.operation() {
+        let step = op.build()?;
+        let name = step.name();
+        return execute(vec![step], name, &job_for(io));
+    }
     match &cli.command {
         Command::Info(args) => crate::info::print(&args.path, args.json),
-        Command::BackgroundCorrect(args) => {
-            let flats = Stack::open_pooled(&args.flat)?;
-            let darks = if args.dark.is_empty() {
-                None
-            } else {
-                Some(Stack::open_pooled(&args.dark)?)
-            };
-            let filter = BackgroundCorrect::new(
-                (&flats, args.average),
-                darks.as_ref().map(|d| (d, args.average)),
-                args.cutoff,
-            )?;
-            let references: Vec<&Stack> = std::iter::once(&flats).chain(darks.as_ref()).collect();
-            execute(&filter, &job_for(&args.io), &references)
+        Command::Run(args) => {
+            let mut steps = Vec::with_capacity(args.steps.len());
+            for (k, text) in args.steps.iter().enumerate() {
+                let step = cli::parse_step(k + 1, text).map_err(ChainError)?;
+                let built = step
+                    .args()
+                    .build()
+                    .with_context(|| format!("--step {} ('{text}')", k + 1))?;
+                steps.push(built);
+            }
+            execute(steps, "run", &job_for(&args.io))
         }
-        Command::Median(args) => {
-            let params = MedianParams {
-                size: args.size,
-                mode: args.mode,
-                cval: args.cval,
-            };
-            execute(&Median(params), &job_for(&args.io), &[])
-        }
-        Command::RemoveOutliers(args) => {
-            let kind = match (args.dark, args.both) {
-                (_, true) => OutlierKind::Both,
-                (true, false) => OutlierKind::Dark,
-                (false, false) => OutlierKind::Bright,
-            };
-            let params = OutlierParams {
-                size: args.size,
-                threshold: args.threshold,
-                kind,
-            };
-            execute(&RemoveOutliers(params), &job_for(&args.io), &[])
-        }
+        _ => unreachable!("every operation is handled above"),
     }
 }
 
-/// Runs `filter` over the job's input, on the current rayon pool. `references` are further
-/// inputs (flats, darks) that must never be overwritten, nor change before the commit.
-pub fn execute(filter: &dyn Filter, job: &Job, references: &[&Stack]) -> Result<()> {
+/// Runs `steps` as one chain over the job's input, on the current rayon pool: the input read
+/// once, the result written once. `name` is the command's (for the progress line, the summary
+/// and a default output name).
+pub fn execute(steps: Vec<Box<dyn Op>>, name: &str, job: &Job) -> Result<()> {
     let stack = Stack::open(&job.input)?;
-    filter.check(&stack.format)?;
-    let out_format = PageFormat {
-        dtype: filter.output_dtype(stack.format.dtype),
-        ..stack.format
-    };
-    let (destination, overwrite) = job.destination(&stack, filter.name(), out_format.dtype)?;
+    let chain = Chain::new(steps, stack.format, name == "run")?;
+    let out_format = chain.output_format();
+    let (destination, overwrite) = job.destination(&stack, name, out_format.dtype)?;
+    let references: Vec<&Stack> = chain.steps().iter().flat_map(|s| s.references()).collect();
     let inputs = stack
         .files()
         .chain(references.iter().flat_map(|r| r.files()));
@@ -105,25 +83,31 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[&Stack]) -> Result<
     let mut output =
         PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
     if destination.keeps_history() {
-        let this_run = history::entry(
-            filter.name(),
-            filter.parameters(),
-            &job.input,
-            destination.display_path(),
-        );
-        let history = history::extended(&job.input, this_run);
+        let runs = chain
+            .steps()
+            .iter()
+            .map(|step| {
+                history::entry(
+                    step.name(),
+                    step.parameters(),
+                    &job.input,
+                    destination.display_path(),
+                )
+            })
+            .collect();
+        let history = history::extended(&job.input, runs);
         output.prepare_history(&history, job.force, job.durability)?;
     }
-    let progress = Progress::new(job.progress, filter.name(), stack.len());
-    let workers = fitting_workers(&stack, out_format, job, rayon::current_num_threads());
+    let progress = Progress::new(job.progress, name, stack.len());
+    let workers = fitting_workers(&stack, &chain, job, rayon::current_num_threads());
     if workers < rayon::current_num_threads() {
         rayon::ThreadPoolBuilder::new()
             .num_threads(workers)
             .build()
             .context("cannot start worker threads")?
-            .install(|| filter.run(&stack, &mut output, &progress))?;
+            .install(|| engine::run_chain(&stack, &chain, &mut output, &progress))?;
     } else {
-        filter.run(&stack, &mut output, &progress)?;
+        engine::run_chain(&stack, &chain, &mut output, &progress)?;
     }
     progress.finish();
     interrupt::check()?;
@@ -137,14 +121,15 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[&Stack]) -> Result<
     if !job.quiet {
         let seconds = progress.elapsed().as_secs_f64();
         let mpix = (stack.len() * stack.format.pixels()) as f64 / seconds.max(1e-9) / 1e6;
+        let (from, to) = (stack.format, out_format);
+        let result = if (from.width, from.height) == (to.width, to.height) {
+            to.dtype.to_string()
+        } else {
+            to.to_string()
+        };
         eprintln!(
-            "{}: {} images, {}x{} {} -> {}, {seconds:.2} s ({mpix:.0} Mpixel/s) -> {}",
-            filter.name(),
+            "{name}: {} images, {from} -> {result}, {seconds:.2} s ({mpix:.0} Mpixel/s) -> {}",
             stack.len(),
-            stack.format.width,
-            stack.format.height,
-            stack.format.dtype,
-            out_format.dtype,
             destination.display_path().display()
         );
     }
@@ -153,20 +138,22 @@ pub fn execute(filter: &dyn Filter, job: &Job, references: &[&Stack]) -> Result<
 
 /// As many workers as `threads` whose buffers fit in the memory available (see `memory`),
 /// saying so unless quiet when that is fewer.
-fn fitting_workers(stack: &Stack, out_format: PageFormat, job: &Job, threads: usize) -> usize {
-    let out_page = (out_format.pixels() * out_format.dtype.bytes()) as u64;
-    let per_worker = stack.read_buffer_bytes()
-        + if job.compression == crate::stack::write::Compression::None {
-            0
-        } else {
-            out_page
-        };
+fn fitting_workers(stack: &Stack, chain: &Chain, job: &Job, threads: usize) -> usize {
+    let out = chain.output_format();
+    let out_page = (out.pixels() * out.dtype.bytes()) as u64;
+    let compressed_page = if job.compression == crate::stack::write::Compression::None {
+        0
+    } else {
+        out_page
+    };
+    let per_worker =
+        stack.read_buffer_bytes() + 2 * chain.largest_intermediate() as u64 + compressed_page;
     let available = crate::memory::available();
     let workers = crate::memory::fitting_workers(per_worker, threads, available);
     if workers < threads && !job.quiet {
         eprintln!(
             "imfilter: note: {workers} workers instead of {threads}: each holds {} MiB of \
-             decoded images, and {} MiB of memory is available",
+             images, and {} MiB of memory is available",
             per_worker >> 20,
             available.unwrap_or(0) >> 20
         );

@@ -14,11 +14,8 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
-use super::Filter;
-use crate::engine;
-use crate::output::PendingOutput;
+use super::{Op, OpArgs, Pixels, PixelsMut};
 use crate::pixel::{DType, Pixel};
-use crate::progress::Progress;
 use crate::stack::{PageFormat, Stack};
 use crate::with_pixel_type;
 
@@ -268,44 +265,103 @@ fn median_of_column(column: &mut [i64]) -> f64 {
     (from_total_order_key(before) + from_total_order_key(middle)) / 2.0
 }
 
-/// Prepared background correction: the dark image and the clamped `F − D`.
+/// `imfilter background-correct`'s arguments (its subcommand and `run --step`).
+#[derive(Debug, clap::Args)]
+pub struct BackgroundArgs {
+    /// Flat (open-beam) images: files or directories; repeat to pool several
+    #[arg(long, required = true, value_name = "PATH")]
+    pub flat: Vec<PathBuf>,
+
+    /// Dark images: files or directories; repeat to pool several [default: a dark of zero]
+    #[arg(long, value_name = "PATH")]
+    pub dark: Vec<PathBuf>,
+
+    /// How pooled flats and darks are combined per pixel
+    #[arg(long, value_enum, default_value_t = Average::Mean)]
+    pub average: Average,
+
+    /// Clip results above this value
+    #[arg(long, value_name = "X")]
+    pub cutoff: Option<f32>,
+}
+
+impl OpArgs for BackgroundArgs {
+    fn build(&self) -> Result<Box<dyn Op>> {
+        let flats = Stack::open_pooled(&self.flat)?;
+        let darks = if self.dark.is_empty() {
+            None
+        } else {
+            Some(Stack::open_pooled(&self.dark)?)
+        };
+        Ok(Box::new(BackgroundCorrect::new(
+            (flats, self.average),
+            darks.map(|d| (d, self.average)),
+            self.cutoff,
+        )?))
+    }
+}
+
+/// Prepared background correction: the combined flat and dark, and the clamped `F − D`.
 pub struct BackgroundCorrect {
+    flat: Vec<f32>,
     dark: Vec<f32>,
     denominator: Vec<f32>,
+    /// Width and height of `flat`, `dark` and `denominator`.
+    shape: (usize, usize),
     cutoff: Option<f32>,
-    /// Where the flats and darks came from and their shape, for `check`.
-    references: Vec<(&'static str, PathBuf, (usize, usize))>,
+    /// The flat and dark stacks, kept open so the commit can check they did not change.
+    references: Vec<Stack>,
+    /// What to name when the shapes do not fit: "flat" or "dark", the path, and the shape
+    /// the files have (before any step of a chain reshaped them).
+    described: Vec<(&'static str, PathBuf, (usize, usize))>,
+    /// The reshaping steps before this one in a chain, applied to flat and dark too.
+    followed: Vec<&'static str>,
     parameters: serde_json::Value,
 }
 
 impl BackgroundCorrect {
     /// `dark: None` means a dark of zero (detectors with no offset, or already subtracted).
     pub fn new(
-        flat: (&Stack, Average),
-        dark: Option<(&Stack, Average)>,
+        flat: (Stack, Average),
+        dark: Option<(Stack, Average)>,
         cutoff: Option<f32>,
     ) -> Result<Self> {
         let shape = |s: &Stack| (s.format.width, s.format.height);
-        let mut references = vec![("flat", flat.0.path.clone(), shape(flat.0))];
+        let mut described = vec![("flat", flat.0.path.clone(), shape(&flat.0))];
+        if let Some((d, _)) = &dark
+            && shape(d) != shape(&flat.0)
+        {
+            bail!(
+                "{}: dark images are {}x{}, but the flat images are {}x{}",
+                d.path.display(),
+                d.format.width,
+                d.format.height,
+                flat.0.format.width,
+                flat.0.format.height
+            );
+        }
         // Flats and darks are averaged side by side when averaging is by mean, which holds one
         // page at a time; a median may hold up to its band budget, so medians are done one
         // after the other and the budget is not held twice.
-        let both_mean = flat.1 == Average::Mean && dark.is_none_or(|(_, a)| a == Average::Mean);
-        let combine_flat = || Reference::combine_images(flat.0, flat.1, "flats");
-        let combine_dark =
-            || dark.map(|(stack, average)| Reference::combine_images(stack, average, "darks"));
+        let both_mean =
+            flat.1 == Average::Mean && dark.as_ref().is_none_or(|(_, a)| *a == Average::Mean);
+        let combine_flat = || Reference::combine_images(&flat.0, flat.1, "flats");
+        let combine_dark = || {
+            dark.as_ref()
+                .map(|(stack, average)| Reference::combine_images(stack, *average, "darks"))
+        };
         let (f, d) = if both_mean {
             rayon::join(combine_flat, combine_dark)
         } else {
             (combine_flat(), combine_dark())
         };
         let f = f?;
-        if let Some((stack, _)) = dark {
-            references.push(("dark", stack.path.clone(), shape(stack)));
+        if let Some((stack, _)) = &dark {
+            described.push(("dark", stack.path.clone(), shape(stack)));
         }
         let d = match d.transpose()? {
             Some(d) => d.pixels,
-            None => try_filled(f.pixels.len(), 0.0, flat.0, "flats")?,
+            None => try_filled(f.pixels.len(), 0.0, &flat.0, "flats")?,
         };
         let files = |s: &Stack| {
             s.files()
@@ -313,30 +369,46 @@ impl BackgroundCorrect {
                 .collect::<Vec<_>>()
         };
         let mut corrector = Self::from_images(f, d, cutoff);
-        corrector.references = references;
+        corrector.described = described;
         corrector.parameters = serde_json::json!({
-            "flat": files(flat.0),
-            "dark": dark.map(|(s, _)| files(s)).unwrap_or_default(),
+            "flat": files(&flat.0),
+            "dark": dark.as_ref().map(|(s, _)| files(s)).unwrap_or_default(),
             "average": format!("{:?}", flat.1).to_lowercase(),
             "cutoff": cutoff,
         });
+        corrector.references = std::iter::once(flat.0)
+            .chain(dark.map(|(s, _)| s))
+            .collect();
         Ok(corrector)
     }
 
     fn from_images(flat: Reference, dark: Vec<f32>, cutoff: Option<f32>) -> Self {
-        // The flat becomes the denominator where it lies: no second image allocated.
-        let mut denominator = flat.pixels;
-        denominator
-            .iter_mut()
-            .zip(&dark)
-            .for_each(|(f, &d)| *f = clamp_denominator(*f - d));
-        BackgroundCorrect {
+        let shape = (flat.width, flat.height);
+        let mut corrector = BackgroundCorrect {
+            flat: flat.pixels,
             dark,
-            denominator,
+            denominator: Vec::new(),
+            shape,
             cutoff,
             references: Vec::new(),
+            described: Vec::new(),
+            followed: Vec::new(),
             parameters: serde_json::Value::Null,
-        }
+        };
+        corrector.denominator = corrector.denominator_of(&corrector.flat);
+        corrector
+    }
+
+    fn denominator_of(&self, flat: &[f32]) -> Vec<f32> {
+        flat.iter()
+            .zip(&self.dark)
+            .map(|(&f, &d)| clamp_denominator(f - d))
+            .collect()
+    }
+
+    /// The flat and dark stacks this step read.
+    pub fn references(&self) -> &[Stack] {
+        &self.references
     }
 
     /// Corrects one image. `input`, `output`, dark and flat all have the same length.
@@ -376,43 +448,91 @@ fn clamp_denominator(x: f32) -> f32 {
     }
 }
 
-impl Filter for BackgroundCorrect {
+impl Op for BackgroundCorrect {
     fn name(&self) -> &'static str {
         "background-correct"
-    }
-
-    fn output_dtype(&self, _input: DType) -> DType {
-        DType::F32
     }
 
     fn parameters(&self) -> serde_json::Value {
         self.parameters.clone()
     }
 
-    fn check(&self, input: &PageFormat) -> Result<()> {
-        for (what, path, (width, height)) in &self.references {
-            if (*width, *height) != (input.width, input.height) {
-                bail!(
-                    "{}: {what} images are {width}x{height}, but the stack's images are {}x{}",
-                    path.display(),
-                    input.width,
-                    input.height
+    fn pointwise(&self) -> bool {
+        true
+    }
+
+    fn references(&self) -> &[Stack] {
+        &self.references
+    }
+
+    /// Flats and darks go through the steps before this one that move pixels (crop, rotate,
+    /// flip, rebin), so a chain needs the files as they were taken: what the user would get
+    /// by running those steps on flats, darks and projections alike. Steps that change values
+    /// (a median, say) are not applied to them, as running the steps one by one would not.
+    fn follow(&mut self, before: &[Box<dyn Op>]) -> Result<()> {
+        let mut format = PageFormat {
+            width: self.shape.0,
+            height: self.shape.1,
+            dtype: DType::F32,
+        };
+        for step in before.iter().filter(|s| s.reshapes()) {
+            let next = step.output_format(format).map_err(|e| {
+                anyhow!(
+                    "cannot apply {} to the flat and dark images: {e:#}",
+                    step.name()
+                )
+            })?;
+            let moved = |image: &[f32]| -> Result<Vec<f32>> {
+                let mut out = Vec::new();
+                out.try_reserve_exact(next.pixels())
+                    .map_err(|_| anyhow!("cannot allocate a flat image: out of memory"))?;
+                out.resize(next.pixels(), 0f32);
+                step.apply(
+                    0,
+                    Pixels::new(format, image),
+                    PixelsMut::new(next, &mut out),
                 );
-            }
+                Ok(out)
+            };
+            self.flat = moved(&self.flat)?;
+            self.dark = moved(&self.dark)?;
+            format = next;
+            self.followed.push(step.name());
         }
+        self.shape = (format.width, format.height);
+        self.denominator = self.denominator_of(&self.flat);
         Ok(())
     }
 
-    fn run(&self, input: &Stack, output: &mut PendingOutput, progress: &Progress) -> Result<()> {
-        let pages = output.pages_mut::<f32>(input.format.pixels());
-        with_pixel_type!(input.format.dtype, T => {
-            engine::run_pointwise::<T, f32, _>(
-                input,
-                pages,
-                |at, i, o| self.apply_at(at, i, o),
-                progress,
-            )
+    fn output_format(&self, input: PageFormat) -> Result<PageFormat> {
+        if self.shape != (input.width, input.height) {
+            let (what, path, (width, height)) = &self.described[0];
+            let after = if self.followed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({}x{} after {})",
+                    self.shape.0,
+                    self.shape.1,
+                    self.followed.join(", ")
+                )
+            };
+            bail!(
+                "{}: {what} images are {width}x{height}{after}, but the stack's images are {}x{}",
+                path.display(),
+                input.width,
+                input.height
+            );
+        }
+        Ok(PageFormat {
+            dtype: DType::F32,
+            ..input
         })
+    }
+
+    fn apply(&self, at: usize, src: Pixels<'_>, dst: PixelsMut<'_>) {
+        let out = dst.get::<f32>();
+        with_pixel_type!(src.format.dtype, T => self.apply_at(at, src.get::<T>(), out))
     }
 }
 

@@ -1,34 +1,282 @@
-//! Filters. Each is a pure per-image kernel plus its prepared state (e.g. flat and dark);
-//! the `Filter` trait is how the job runner drives any of them. No I/O of the output, no
-//! threads and no progress logic in here: `engine` does the dispatching.
+//! Operations. Each is a step that maps one image into one image ([`Op`]), plus its prepared
+//! state (e.g. flat and dark). The subcommand of an operation and `run --step` build the same
+//! step from the same clap definition ([`OpArgs`], registered in `cli`), and the engine carries
+//! every image through a [`Chain`] of them. No I/O of the output, no threads and no progress
+//! logic in here: `engine` does the dispatching.
 
 pub mod background;
 pub mod median;
 pub mod neighbourhood;
 pub mod outliers;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use crate::output::PendingOutput;
-use crate::pixel::DType;
-use crate::progress::Progress;
+use crate::pixel::{DType, Pixel};
 use crate::stack::{PageFormat, Stack};
 
-pub trait Filter: Sync {
-    /// The subcommand name: used in progress lines, summaries and default output names.
+/// One operation as a step of a chain: it never sees a stack, an output or a progress bar.
+pub trait Op: Send + Sync {
+    /// The subcommand name: used in progress lines, summaries, histories and default names.
     fn name(&self) -> &'static str;
-
-    /// The sample type of the result for an input of `input` type.
-    fn output_dtype(&self, input: DType) -> DType;
-
-    /// Refuses inputs the filter cannot process, before any output is created.
-    fn check(&self, _input: &PageFormat) -> Result<()> {
-        Ok(())
-    }
 
     /// The parameters as recorded in the history sidecar.
     fn parameters(&self) -> serde_json::Value;
 
-    /// Filters every image of `input` into the pages of `output`.
-    fn run(&self, input: &Stack, output: &mut PendingOutput, progress: &Progress) -> Result<()>;
+    /// The image this step makes from an image of format `input` (shape and type may change),
+    /// or why it cannot take such an image.
+    fn output_format(&self, input: PageFormat) -> Result<PageFormat>;
+
+    /// Whether each output pixel depends only on the input pixel at the same place (and on
+    /// that place): the engine may then run the step over bands of pixels, and a pointwise
+    /// step keeps the image's shape.
+    fn pointwise(&self) -> bool {
+        false
+    }
+
+    /// Whether the step moves pixels to other places or merges them (crop, rotate, flip,
+    /// rebin), so that images taken alongside the stack (flats, darks) must go through it too.
+    fn reshapes(&self) -> bool {
+        false
+    }
+
+    /// Further input files the step read (flats, darks): never overwritten by the run, and
+    /// checked unchanged before its result is committed.
+    fn references(&self) -> &[Stack] {
+        &[]
+    }
+
+    /// Maps `src` into `dst`. For a pointwise step these are the pixels `at ..` of an image
+    /// (a band), for any other the whole image (`at` is 0). Their formats are the ones given
+    /// to and returned by [`Op::output_format`].
+    fn apply(&self, at: usize, src: Pixels<'_>, dst: PixelsMut<'_>);
+
+    /// Lets a step that holds images of the input's shape (flats and darks) follow what the
+    /// steps before it in a chain do to the shape. Called once, before `output_format`.
+    fn follow(&mut self, _before: &[Box<dyn Op>]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A step's command-line arguments (the same for its subcommand and for `run --step`).
+pub trait OpArgs {
+    /// The step, its state prepared (flats read, parameters checked).
+    fn build(&self) -> Result<Box<dyn Op>>;
+}
+
+/// Pixels of one image (or a band of one) of a type known only at run time.
+#[derive(Clone, Copy)]
+pub struct Pixels<'a> {
+    pub format: PageFormat,
+    bytes: &'a [u8],
+}
+
+impl<'a> Pixels<'a> {
+    pub fn new<T: Pixel>(format: PageFormat, pixels: &'a [T]) -> Pixels<'a> {
+        assert_eq!(
+            T::DTYPE,
+            format.dtype,
+            "invariant: pixels of the format's type"
+        );
+        Pixels {
+            format,
+            bytes: bytemuck::cast_slice(pixels),
+        }
+    }
+
+    /// The pixels as `T`, which must be the format's type.
+    pub fn get<T: Pixel>(&self) -> &'a [T] {
+        assert_eq!(
+            T::DTYPE,
+            self.format.dtype,
+            "invariant: read as its own type"
+        );
+        bytemuck::cast_slice(self.bytes)
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len() / self.format.dtype.bytes()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Writable pixels of one image (or a band of one) of a type known only at run time.
+pub struct PixelsMut<'a> {
+    pub format: PageFormat,
+    bytes: &'a mut [u8],
+}
+
+impl<'a> PixelsMut<'a> {
+    pub fn new<T: Pixel>(format: PageFormat, pixels: &'a mut [T]) -> PixelsMut<'a> {
+        assert_eq!(
+            T::DTYPE,
+            format.dtype,
+            "invariant: pixels of the format's type"
+        );
+        PixelsMut {
+            format,
+            bytes: bytemuck::cast_slice_mut(pixels),
+        }
+    }
+
+    /// The pixels as `T`, which must be the format's type.
+    pub fn get<T: Pixel>(self) -> &'a mut [T] {
+        assert_eq!(
+            T::DTYPE,
+            self.format.dtype,
+            "invariant: written as its own type"
+        );
+        bytemuck::cast_slice_mut(self.bytes)
+    }
+}
+
+/// A buffer for an intermediate image of any type: 8-byte aligned, so it can be viewed as
+/// pixels of every type, and reused from image to image.
+#[derive(Default)]
+pub struct ImageBuffer(Vec<u64>);
+
+impl ImageBuffer {
+    /// Room for `pixels` pixels of `dtype`; an allocation that fails is an error.
+    fn reserve(&mut self, pixels: usize, dtype: DType) -> Result<()> {
+        let words = (pixels * dtype.bytes()).div_ceil(8);
+        if words > self.0.len() {
+            self.0.clear();
+            self.0.try_reserve_exact(words).map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot allocate {} MiB for an intermediate image: out of memory",
+                    (words * 8) >> 20
+                )
+            })?;
+            self.0.resize(words, 0);
+        }
+        Ok(())
+    }
+
+    fn view(&self, format: PageFormat, pixels: usize) -> Pixels<'_> {
+        let bytes: &[u8] = bytemuck::cast_slice(&self.0);
+        Pixels {
+            format,
+            bytes: &bytes[..pixels * format.dtype.bytes()],
+        }
+    }
+
+    fn view_mut(&mut self, format: PageFormat, pixels: usize) -> PixelsMut<'_> {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.0);
+        PixelsMut {
+            format,
+            bytes: &mut bytes[..pixels * format.dtype.bytes()],
+        }
+    }
+}
+
+/// Steps in order, with the format of the image before each and after the last.
+pub struct Chain {
+    steps: Vec<Box<dyn Op>>,
+    /// `formats[k]` goes into step `k`; the last is the result's.
+    formats: Vec<PageFormat>,
+}
+
+/// A chain that cannot be made: a usage error (exit 2), naming the step.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ChainError(pub String);
+
+impl Chain {
+    /// Checks that each step takes what the one before it makes, starting from `input`. With
+    /// `as_steps` (a `run` of `--step`s) a step that does not fit is a [`ChainError`] naming
+    /// it; otherwise (one operation's own subcommand) the step's own error.
+    pub fn new(mut steps: Vec<Box<dyn Op>>, input: PageFormat, as_steps: bool) -> Result<Chain> {
+        if steps.is_empty() {
+            bail!(ChainError(
+                "the chain has no steps: give at least one --step".into()
+            ));
+        }
+        let mut formats = vec![input];
+        for k in 0..steps.len() {
+            let (before, rest) = steps.split_at_mut(k);
+            let step = &mut rest[0];
+            let at = formats[k];
+            let name = step.name();
+            let named = |e: anyhow::Error| match as_steps {
+                true => ChainError(format!("--step {} ({name}): {e:#}", k + 1)).into(),
+                false => e,
+            };
+            step.follow(before).map_err(named)?;
+            let next = step.output_format(at).map_err(named)?;
+            if step.pointwise() && (next.width, next.height) != (at.width, at.height) {
+                bail!("invariant: a pointwise step keeps the shape");
+            }
+            formats.push(next);
+        }
+        Ok(Chain { steps, formats })
+    }
+
+    pub fn steps(&self) -> &[Box<dyn Op>] {
+        &self.steps
+    }
+
+    pub fn input_format(&self) -> PageFormat {
+        self.formats[0]
+    }
+
+    pub fn output_format(&self) -> PageFormat {
+        *self.formats.last().expect("a chain has formats")
+    }
+
+    /// Whether every step is pointwise (the engine then runs the chain band by band).
+    pub fn pointwise(&self) -> bool {
+        self.steps.iter().all(|s| s.pointwise())
+    }
+
+    /// The largest intermediate image, in bytes (what each worker's two buffers must hold).
+    pub fn largest_intermediate(&self) -> usize {
+        let inner = &self.formats[1..self.formats.len() - 1];
+        inner
+            .iter()
+            .map(|f| f.pixels() * f.dtype.bytes())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Carries `src` (pixels `at ..` of an image of the input format, the whole image unless
+    /// the chain is pointwise) through every step into `dst`, using `buffers` in between.
+    pub fn apply(
+        &self,
+        at: usize,
+        src: Pixels<'_>,
+        dst: PixelsMut<'_>,
+        buffers: &mut [ImageBuffer; 2],
+    ) -> Result<()> {
+        let last = self.steps.len() - 1;
+        let band = src.len();
+        let pixels = |k: usize| {
+            if self.pointwise() {
+                band
+            } else {
+                self.formats[k].pixels()
+            }
+        };
+        for k in 0..last {
+            buffers[k % 2].reserve(pixels(k + 1), self.formats[k + 1].dtype)?;
+        }
+        let mut dst = Some(dst);
+        for (k, step) in self.steps.iter().enumerate() {
+            let [a, b] = buffers;
+            let (before, after) = if k % 2 == 0 { (&*b, a) } else { (&*a, b) };
+            let input = if k == 0 {
+                src
+            } else {
+                before.view(self.formats[k], pixels(k))
+            };
+            let output = if k == last {
+                dst.take().expect("the last step writes the result")
+            } else {
+                after.view_mut(self.formats[k + 1], pixels(k + 1))
+            };
+            step.apply(at, input, output);
+        }
+        Ok(())
+    }
 }

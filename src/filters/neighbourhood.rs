@@ -1,40 +1,116 @@
-//! The median-based filters as commands: `median` and `remove-outliers` over a stack. The
-//! kernels themselves are in `median` and `outliers`; this is how the job runner drives them.
+//! The median-based operations as steps: `median` and `remove-outliers`. The kernels
+//! themselves are in `median` and `outliers`; this is their command-line form and how a chain
+//! drives them.
 
 use anyhow::Result;
 use serde_json::json;
 
-use super::Filter;
-use super::median::{MedianParams, median_filter};
-use super::outliers::{OutlierParams, remove_outliers};
-use crate::engine;
-use crate::output::PendingOutput;
-use crate::pixel::DType;
-use crate::progress::Progress;
-use crate::stack::Stack;
+use super::median::{BorderMode, MedianParams, median_filter};
+use super::outliers::{OutlierKind, OutlierParams, remove_outliers};
+use super::{Op, OpArgs, Pixels, PixelsMut};
+use crate::stack::PageFormat;
 use crate::with_pixel_type;
+
+/// `imfilter median`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct MedianArgs {
+    /// Window width and height in pixels: odd, at least 3
+    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
+    pub size: usize,
+
+    /// Border rule, as scipy.ndimage: reflect (d c b a | a b c d | d c b a), mirror
+    /// (d c b | a b c d | c b a), nearest (a a a | a b c d | d d d), constant (cval), wrap
+    #[arg(long, default_value = "reflect", value_parser = parse_border_mode)]
+    pub mode: BorderMode,
+
+    /// Value outside the image for --mode constant
+    #[arg(long, default_value_t = 0.0, value_name = "V")]
+    pub cval: f64,
+}
+
+impl OpArgs for MedianArgs {
+    fn build(&self) -> Result<Box<dyn Op>> {
+        Ok(Box::new(Median(MedianParams {
+            size: self.size,
+            mode: self.mode,
+            cval: self.cval,
+        })))
+    }
+}
+
+/// `imfilter remove-outliers`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct OutlierArgs {
+    /// Median window width and height in pixels: odd, at least 3
+    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
+    pub size: usize,
+
+    /// A pixel further than this from its local median is replaced by the median
+    #[arg(long, value_name = "T")]
+    pub threshold: f64,
+
+    /// Replace pixels brighter than the median by more than the threshold (default)
+    #[arg(long, group = "kind")]
+    pub bright: bool,
+
+    /// Replace pixels darker than the median by more than the threshold
+    #[arg(long, group = "kind")]
+    pub dark: bool,
+
+    /// Replace both
+    #[arg(long, group = "kind")]
+    pub both: bool,
+}
+
+impl OpArgs for OutlierArgs {
+    fn build(&self) -> Result<Box<dyn Op>> {
+        let kind = match (self.dark, self.both) {
+            (_, true) => OutlierKind::Both,
+            (true, false) => OutlierKind::Dark,
+            (false, false) => OutlierKind::Bright,
+        };
+        Ok(Box::new(RemoveOutliers(OutlierParams {
+            size: self.size,
+            threshold: self.threshold,
+            kind,
+        })))
+    }
+}
+
+fn parse_window_size(s: &str) -> Result<usize, String> {
+    let allowed = "the window size must be an odd whole number of at least 3 (3, 5, 7, …)";
+    match s.parse::<i64>() {
+        Ok(k) if k >= 3 && k % 2 == 1 => Ok(k as usize),
+        Ok(k) => Err(format!("{k}: {allowed}")),
+        Err(_) => Err(format!("'{s}' is not a number: {allowed}")),
+    }
+}
+
+fn parse_border_mode(s: &str) -> Result<BorderMode, String> {
+    BorderMode::parse(s)
+        .ok_or_else(|| format!("'{s}': expected one of reflect, nearest, mirror, constant, wrap"))
+}
 
 /// `imfilter median`: each image through a K×K median, same type out as in.
 pub struct Median(pub MedianParams);
 
-impl Filter for Median {
+impl Op for Median {
     fn name(&self) -> &'static str {
         "median"
-    }
-
-    fn output_dtype(&self, input: DType) -> DType {
-        input
     }
 
     fn parameters(&self) -> serde_json::Value {
         json!({ "size": self.0.size, "mode": self.0.mode.name(), "cval": self.0.cval })
     }
 
-    fn run(&self, input: &Stack, output: &mut PendingOutput, progress: &Progress) -> Result<()> {
-        let (w, h) = (input.format.width, input.format.height);
-        with_pixel_type!(input.format.dtype, T => {
-            let pages = output.pages_mut::<T>(w * h);
-            engine::run_pages::<T, T, _>(input, pages, |i, o| median_filter(i, o, w, h, &self.0), progress)
+    fn output_format(&self, input: PageFormat) -> Result<PageFormat> {
+        Ok(input)
+    }
+
+    fn apply(&self, _at: usize, src: Pixels<'_>, dst: PixelsMut<'_>) {
+        let PageFormat { width, height, .. } = src.format;
+        with_pixel_type!(src.format.dtype, T => {
+            median_filter(src.get::<T>(), dst.get::<T>(), width, height, &self.0)
         })
     }
 }
@@ -42,24 +118,23 @@ impl Filter for Median {
 /// `imfilter remove-outliers`: pixels far from their local median replaced by it.
 pub struct RemoveOutliers(pub OutlierParams);
 
-impl Filter for RemoveOutliers {
+impl Op for RemoveOutliers {
     fn name(&self) -> &'static str {
         "remove-outliers"
-    }
-
-    fn output_dtype(&self, input: DType) -> DType {
-        input
     }
 
     fn parameters(&self) -> serde_json::Value {
         json!({ "size": self.0.size, "threshold": self.0.threshold, "kind": self.0.kind.name() })
     }
 
-    fn run(&self, input: &Stack, output: &mut PendingOutput, progress: &Progress) -> Result<()> {
-        let (w, h) = (input.format.width, input.format.height);
-        with_pixel_type!(input.format.dtype, T => {
-            let pages = output.pages_mut::<T>(w * h);
-            engine::run_pages::<T, T, _>(input, pages, |i, o| remove_outliers(i, o, w, h, &self.0), progress)
+    fn output_format(&self, input: PageFormat) -> Result<PageFormat> {
+        Ok(input)
+    }
+
+    fn apply(&self, _at: usize, src: Pixels<'_>, dst: PixelsMut<'_>) {
+        let PageFormat { width, height, .. } = src.format;
+        with_pixel_type!(src.format.dtype, T => {
+            remove_outliers(src.get::<T>(), dst.get::<T>(), width, height, &self.0)
         })
     }
 }
