@@ -2,11 +2,13 @@
 //! One test binary with modules, to link once.
 
 mod background;
+mod chains;
 mod codec;
 mod errors;
 mod hostile;
 mod median;
 mod memory;
+mod ops;
 mod outputs;
 mod reliability;
 mod signals;
