@@ -47,6 +47,34 @@ pub fn run_chain(
     })
 }
 
+/// The survey step `k` of `chain` needs (see `Op::needs_survey`): every image of `input`
+/// carried through the steps before it, in parallel, and what step `k` takes from each, in
+/// page order.
+pub fn survey(
+    input: &Stack,
+    chain: &Chain,
+    k: usize,
+    progress: &Progress,
+) -> Result<Vec<Vec<f64>>> {
+    let from = chain.input_format();
+    with_pixel_type!(from.dtype, I => {
+        (0..input.len())
+            .into_par_iter()
+            .map_init(
+                || (Vec::<I>::new(), <[ImageBuffer; 2]>::default()),
+                |(scratch, buffers), index| {
+                    interrupt::check()?;
+                    mapped::check_cut_short()?;
+                    let page = input.page::<I>(index, scratch)?;
+                    let found = chain.survey(k, Pixels::new(from, &page), buffers)?;
+                    progress.tick();
+                    Ok(found)
+                },
+            )
+            .collect()
+    })
+}
+
 /// Runs `kernel(input page i, output page i)` for every image, in parallel on the current
 /// rayon pool, ticking `progress` per image. Stops at the first error or interrupt; pages
 /// already written are then discarded with the temporary output.

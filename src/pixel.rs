@@ -96,6 +96,9 @@ pub trait Pixel:
     /// Converts with round-to-nearest, as numpy's `astype(np.float32)` does.
     fn to_f32(self) -> f32;
 
+    /// Converts exactly (every supported type fits in float64).
+    fn as_f64(self) -> f64;
+
     /// Reverses the byte order (for files written on the other endianness).
     fn swap_bytes(self) -> Self;
 
@@ -110,6 +113,10 @@ macro_rules! impl_int_pixel {
             #[inline(always)]
             fn to_f32(self) -> f32 {
                 self as f32
+            }
+            #[inline(always)]
+            fn as_f64(self) -> f64 {
+                self as f64
             }
             #[inline(always)]
             fn swap_bytes(self) -> Self {
@@ -136,6 +143,10 @@ impl Pixel for f32 {
         self
     }
     #[inline(always)]
+    fn as_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
     fn swap_bytes(self) -> Self {
         f32::from_bits(self.to_bits().swap_bytes())
     }
@@ -150,6 +161,10 @@ impl Pixel for f64 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self as f32
+    }
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self
     }
     #[inline(always)]
     fn swap_bytes(self) -> Self {

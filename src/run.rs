@@ -1,6 +1,8 @@
 //! The recipe every command follows: open → check → create output → filter in parallel →
 //! commit → report.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 
 use crate::cli::{self, Cli, Command};
@@ -60,13 +62,18 @@ fn run_command(cli: &Cli) -> Result<()> {
 /// and a default output name).
 pub fn execute(steps: Vec<Box<dyn Op>>, name: &str, job: &Job) -> Result<()> {
     let stack = Stack::open(&job.input)?;
-    let chain = Chain::new(steps, stack.format, name == "run")?;
+    let mut chain = Chain::new(steps, stack.format, name == "run")?;
     let out_format = chain.output_format();
     let (destination, overwrite) = job.destination(&stack, name, out_format.dtype)?;
-    let references: Vec<&Stack> = chain.steps().iter().flat_map(|s| s.references()).collect();
+    let reference_files: Vec<std::path::PathBuf> = chain
+        .steps()
+        .iter()
+        .flat_map(|s| s.references())
+        .flat_map(|r| r.files().map(Path::to_path_buf))
+        .collect();
     let inputs = stack
         .files()
-        .chain(references.iter().flat_map(|r| r.files()));
+        .chain(reference_files.iter().map(|p| p.as_path()));
     job::refuse_input_as_output(
         &destination,
         inputs,
@@ -98,6 +105,14 @@ pub fn execute(steps: Vec<Box<dyn Op>>, name: &str, job: &Job) -> Result<()> {
         let history = history::extended(&job.input, runs);
         output.prepare_history(&history, job.force, job.durability)?;
     }
+    // Steps that need a statistic of the whole stack get it first: one more read each.
+    for k in chain.surveying_steps() {
+        let label = format!("{name}: survey for {}", chain.steps()[k].name());
+        let progress = Progress::new(job.progress, &label, stack.len());
+        let surveys = engine::survey(&stack, &chain, k, &progress)?;
+        progress.finish();
+        chain.conclude_survey(k, surveys)?;
+    }
     let progress = Progress::new(job.progress, name, stack.len());
     let workers = fitting_workers(&stack, &chain, job, rayon::current_num_threads());
     if workers < rayon::current_num_threads() {
@@ -114,7 +129,11 @@ pub fn execute(steps: Vec<Box<dyn Op>>, name: &str, job: &Job) -> Result<()> {
     // A result computed from files that changed meanwhile is not committed.
     let unchanged = || {
         stack.check_unchanged()?;
-        references.iter().try_for_each(|r| r.check_unchanged())
+        chain
+            .steps()
+            .iter()
+            .flat_map(|s| s.references())
+            .try_for_each(|r| r.check_unchanged())
     };
     output.commit(job.durability, &unchanged)?;
 

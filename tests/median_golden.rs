@@ -21,7 +21,6 @@ use tiff::tags::Tag;
 trait TestPixel: Pixel {
     fn from_decoded(d: DecodingResult) -> Option<Vec<Self>>;
     fn bits(self) -> u64;
-    fn as_f64(self) -> f64;
 }
 
 macro_rules! test_pixel {
@@ -35,9 +34,6 @@ macro_rules! test_pixel {
             }
             fn bits(self) -> u64 {
                 $bits(self)
-            }
-            fn as_f64(self) -> f64 {
-                self as f64
             }
         }
     };

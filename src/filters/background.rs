@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
-use super::{Op, OpArgs, Pixels, PixelsMut};
+use super::{Op, OpArgs, Pixels, PixelsMut, reshaped_like};
 use crate::pixel::{DType, Pixel};
 use crate::stack::{PageFormat, Stack};
 use crate::with_pixel_type;
@@ -47,7 +47,7 @@ impl Reference {
     }
 
     /// As [`Reference::combine`]; `what` ("flats", "darks") names the images in errors.
-    fn combine_images(stack: &Stack, average: Average, what: &str) -> Result<Reference> {
+    pub(crate) fn combine_images(stack: &Stack, average: Average, what: &str) -> Result<Reference> {
         let mut pixels = try_filled(stack.format.pixels(), 0f32, stack, what)?;
         with_pixel_type!(stack.format.dtype, T => match average {
             Average::Mean => mean_of_pages::<T>(stack, &mut pixels, what),
@@ -470,36 +470,14 @@ impl Op for BackgroundCorrect {
     /// by running those steps on flats, darks and projections alike. Steps that change values
     /// (a median, say) are not applied to them, as running the steps one by one would not.
     fn follow(&mut self, before: &[Box<dyn Op>]) -> Result<()> {
-        let mut format = PageFormat {
-            width: self.shape.0,
-            height: self.shape.1,
-            dtype: DType::F32,
-        };
-        for step in before.iter().filter(|s| s.reshapes()) {
-            let next = step.output_format(format).map_err(|e| {
-                anyhow!(
-                    "cannot apply {} to the flat and dark images: {e:#}",
-                    step.name()
-                )
-            })?;
-            let moved = |image: &[f32]| -> Result<Vec<f32>> {
-                let mut out = Vec::new();
-                out.try_reserve_exact(next.pixels())
-                    .map_err(|_| anyhow!("cannot allocate a flat image: out of memory"))?;
-                out.resize(next.pixels(), 0f32);
-                step.apply(
-                    0,
-                    Pixels::new(format, image),
-                    PixelsMut::new(next, &mut out),
-                );
-                Ok(out)
-            };
-            self.flat = moved(&self.flat)?;
-            self.dark = moved(&self.dark)?;
-            format = next;
-            self.followed.push(step.name());
-        }
-        self.shape = (format.width, format.height);
+        let named =
+            |e: anyhow::Error| anyhow!("cannot apply it to the flat and dark images: {e:#}");
+        let flat = std::mem::take(&mut self.flat);
+        let dark = std::mem::take(&mut self.dark);
+        let flat = reshaped_like(before, flat, self.shape).map_err(named)?;
+        let dark = reshaped_like(before, dark, self.shape).map_err(named)?;
+        (self.flat, self.dark) = (flat.image, dark.image);
+        (self.shape, self.followed) = (flat.shape, flat.applied);
         self.denominator = self.denominator_of(&self.flat);
         Ok(())
     }

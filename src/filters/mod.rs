@@ -8,6 +8,8 @@ pub mod background;
 pub mod median;
 pub mod neighbourhood;
 pub mod outliers;
+pub mod rescale;
+pub mod roi_normalise;
 
 use anyhow::{Result, bail};
 
@@ -45,6 +47,24 @@ pub trait Op: Send + Sync {
         &[]
     }
 
+    /// Whether the step needs a statistic of the whole stack before it can run (rescale
+    /// without bounds, roi-normalise). The engine then reads the stack once before the main
+    /// pass, carries each image through the steps before this one, and hands it to
+    /// [`Op::survey`]; only such steps cost that extra read.
+    fn needs_survey(&self) -> bool {
+        false
+    }
+
+    /// What this step takes from one image of the survey (a few numbers).
+    fn survey(&self, _image: Pixels<'_>) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Every image's survey, in page order: the step makes its statistic from them.
+    fn surveyed(&mut self, _surveys: Vec<Vec<f64>>) -> Result<()> {
+        Ok(())
+    }
+
     /// Maps `src` into `dst`. For a pointwise step these are the pixels `at ..` of an image
     /// (a band), for any other the whole image (`at` is 0). Their formats are the ones given
     /// to and returned by [`Op::output_format`].
@@ -55,6 +75,51 @@ pub trait Op: Send + Sync {
     fn follow(&mut self, _before: &[Box<dyn Op>]) -> Result<()> {
         Ok(())
     }
+}
+
+/// A reference image after [`reshaped_like`].
+pub struct Reshaped {
+    pub image: Vec<f32>,
+    /// Width and height.
+    pub shape: (usize, usize),
+    /// The names of the steps applied to it.
+    pub applied: Vec<&'static str>,
+}
+
+/// A float32 image taken alongside the stack (a flat, a dark) carried through the steps of
+/// `before` that reshape (crop, rotate, flip, rebin), so it fits the images a later step
+/// gets.
+pub fn reshaped_like(
+    before: &[Box<dyn Op>],
+    mut image: Vec<f32>,
+    (width, height): (usize, usize),
+) -> Result<Reshaped> {
+    let mut format = PageFormat {
+        width,
+        height,
+        dtype: DType::F32,
+    };
+    let mut applied = Vec::new();
+    for step in before.iter().filter(|s| s.reshapes()) {
+        let next = step.output_format(format)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(next.pixels())
+            .map_err(|_| anyhow::anyhow!("cannot allocate a reference image: out of memory"))?;
+        out.resize(next.pixels(), 0f32);
+        step.apply(
+            0,
+            Pixels::new(format, &image),
+            PixelsMut::new(next, &mut out),
+        );
+        image = out;
+        format = next;
+        applied.push(step.name());
+    }
+    Ok(Reshaped {
+        image,
+        shape: (format.width, format.height),
+        applied,
+    })
 }
 
 /// A step's command-line arguments (the same for its subcommand and for `run --step`).
@@ -238,6 +303,53 @@ impl Chain {
             .map(|f| f.pixels() * f.dtype.bytes())
             .max()
             .unwrap_or(0)
+    }
+
+    /// The steps that need a survey, in order (see [`Op::needs_survey`]).
+    pub fn surveying_steps(&self) -> Vec<usize> {
+        (0..self.steps.len())
+            .filter(|&k| self.steps[k].needs_survey())
+            .collect()
+    }
+
+    /// Carries the whole image `src` through steps `0..k` and hands the result to step `k`'s
+    /// [`Op::survey`].
+    pub fn survey(
+        &self,
+        k: usize,
+        src: Pixels<'_>,
+        buffers: &mut [ImageBuffer; 2],
+    ) -> Result<Vec<f64>> {
+        for j in 0..k {
+            buffers[j % 2].reserve(self.formats[j + 1].pixels(), self.formats[j + 1].dtype)?;
+        }
+        for (j, step) in self.steps[..k].iter().enumerate() {
+            let [a, b] = &mut *buffers;
+            let (before, after) = if j % 2 == 0 { (&*b, a) } else { (&*a, b) };
+            let input = if j == 0 {
+                src
+            } else {
+                before.view(self.formats[j], self.formats[j].pixels())
+            };
+            step.apply(
+                0,
+                input,
+                after.view_mut(self.formats[j + 1], self.formats[j + 1].pixels()),
+            );
+        }
+        let image = match k {
+            0 => src,
+            _ => buffers[(k - 1) % 2].view(self.formats[k], self.formats[k].pixels()),
+        };
+        Ok(self.steps[k].survey(image))
+    }
+
+    /// Gives step `k` its surveys.
+    pub fn conclude_survey(&mut self, k: usize, surveys: Vec<Vec<f64>>) -> Result<()> {
+        let name = self.steps[k].name();
+        self.steps[k]
+            .surveyed(surveys)
+            .map_err(|e| e.context(format!("{name}: the survey of the stack")))
     }
 
     /// Carries `src` (pixels `at ..` of an image of the input format, the whole image unless
