@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates the K×K median selection networks of `median.rs` (`net7`) and checks them.
+"""Generates the K×K median selection networks of `network_tables.rs` (`net7`) and checks them.
 
 Input of a network: K sorted columns, wire `K * j + i` holding the i-th smallest value of
 column j. The network
@@ -19,8 +19,8 @@ By the 0-1 principle, a comparator that never exchanges on the valid 0-1 inputs 
 on any input with sorted columns, and a network that selects the median of every valid 0-1
 input selects it of every input with sorted columns; step 4 checks the result on all of them.
 
-Usage: python3 src/filters/median_network.py 7   (prints the `network!` body for net7; K = 9
-takes 7 minutes on the 2-core machine of docs/benchmarks.md: 10^9 inputs, checked twice)
+Usage: python3 src/filters/median/median_network.py 7   (prints the `network!` body for net7;
+K = 9 takes 7 minutes on the 2-core machine of docs/benchmarks.md: 10^9 inputs, checked twice)
 """
 import itertools
 import sys
