@@ -101,6 +101,46 @@ operations! {
         after_help = "Example:\n  imfilter remove-outliers --size 3 --threshold 500 stack.tif -o clean.tif"
     )]
     RemoveOutliers(OutlierArgs),
+
+    /// Cut each image to a rectangle: LEFT,TOP,RIGHT,BOTTOM (numpy's img[top:bottom, left:right])
+    #[command(after_help = "Example:\n  imfilter crop --roi 100,100,1900,1900 stack.tif -o cropped.tif")]
+    Crop(crate::filters::geometry::CropArgs),
+
+    /// Rotate each image counter-clockwise by 90, 180 or 270 degrees (numpy's np.rot90)
+    #[command(after_help = "Example:\n  imfilter rotate --angle 90 stack.tif -o rotated.tif")]
+    Rotate(crate::filters::geometry::RotateArgs),
+
+    /// Mirror each image left-right (horizontal, np.fliplr) or top-bottom (vertical, np.flipud)
+    #[command(after_help = "Example:\n  imfilter flip --axis horizontal stack.tif -o flipped.tif")]
+    Flip(crate::filters::geometry::FlipArgs),
+
+    /// Replace values below --min and above --max (MantidImaging's Clip Values)
+    #[command(
+        after_help = "Example:\n  imfilter clip --min 0 --max 1.5 --max-value 0 corrected.tif -o clipped.tif"
+    )]
+    Clip(crate::filters::values::ClipArgs),
+
+    /// a * (mul / div) + (add - sub) in float32 (MantidImaging's Arithmetic)
+    #[command(
+        after_help = "Example:\n  imfilter arithmetic --mul 2 --sub 0.5 corrected.tif -o scaled.tif"
+    )]
+    Arithmetic(crate::filters::values::ArithmeticArgs),
+
+    /// Transmission to attenuation: -ln(max(a, 1e-6)), as float32
+    #[command(after_help = "Example:\n  imfilter minus-log corrected.tif -o attenuation.tif")]
+    MinusLog(crate::filters::values::MinusLogArgs),
+
+    /// Map values linearly onto uint8, uint16 or float32, clamped (MantidImaging's Rescale);
+    /// without --min/--max, from the whole stack's range (one more read)
+    #[command(after_help = "Example:\n  imfilter rescale --to uint16 corrected.tif -o corrected_u16.tif")]
+    Rescale(crate::filters::rescale::RescaleArgs),
+
+    /// Scale each image so the mean of an air region follows the beam (MantidImaging's ROI
+    /// Normalisation; one more read for the stack average)
+    #[command(
+        after_help = "Example:\n  imfilter roi-normalise --roi 0,0,200,200 corrected.tif -o normalised.tif"
+    )]
+    RoiNormalise(crate::filters::roi_normalise::RoiNormaliseArgs),
 }
 
 const RUN_EXAMPLES: &str = "\

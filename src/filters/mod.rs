@@ -5,11 +5,13 @@
 //! logic in here: `engine` does the dispatching.
 
 pub mod background;
+pub mod geometry;
 pub mod median;
 pub mod neighbourhood;
 pub mod outliers;
 pub mod rescale;
 pub mod roi_normalise;
+pub mod values;
 
 use anyhow::{Result, bail};
 

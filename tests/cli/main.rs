@@ -16,3 +16,4 @@ mod signals;
 mod sparse;
 mod streams;
 mod support;
+mod survey;

@@ -98,6 +98,8 @@ pub fn read_stack(path: &Path) -> (usize, u32, u32, Vec<f64>) {
         match d.read_image().expect("decodes") {
             DecodingResult::F32(v) => values.extend(v.iter().map(|&x| f64::from(x))),
             DecodingResult::U16(v) => values.extend(v.iter().map(|&x| f64::from(x))),
+            DecodingResult::U8(v) => values.extend(v.iter().map(|&x| f64::from(x))),
+            DecodingResult::F64(v) => values.extend(v),
             other => panic!(
                 "unexpected sample type {:?}",
                 std::mem::discriminant(&other)
