@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::filters::OpArgs;
 use crate::filters::background::BackgroundArgs;
@@ -38,6 +38,58 @@ pub struct Cli {
     /// No progress and no summary line (same as --progress none, plus no summary)
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// The operation's own arguments as given (for a one-operation command), recorded in the
+    /// history so `run --replay` can give them again; filled by [`Cli::parse_args`].
+    #[arg(skip)]
+    pub operation_words: Vec<String>,
+}
+
+impl Cli {
+    /// Parses the process's arguments, keeping the operation's own words.
+    pub fn parse_args() -> Result<Cli, clap::Error> {
+        let matches = Cli::command().try_get_matches()?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.operation_words = operation_words(&matches);
+        Ok(cli)
+    }
+}
+
+/// The words of the operation's own arguments given on the command line, in a form its
+/// `--step` takes (`--size 3 --both`): input, output and global options left out.
+fn operation_words(matches: &ArgMatches) -> Vec<String> {
+    let Some((name, sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    let command = Cli::command();
+    let Some(definition) = command.find_subcommand(name) else {
+        return Vec::new();
+    };
+    let not_the_operations: Vec<String> = IoArgs::augment_args(clap::Command::new("io"))
+        .get_arguments()
+        .chain(command.get_arguments())
+        .map(|a| a.get_id().to_string())
+        .collect();
+    let mut words = Vec::new();
+    for arg in definition.get_arguments() {
+        let id = arg.get_id().as_str();
+        let given = sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let Some(long) = arg.get_long().filter(|_| given) else {
+            continue;
+        };
+        if not_the_operations.iter().any(|n| n == id) {
+            continue;
+        }
+        if !arg.get_action().takes_values() {
+            words.push(format!("--{long}"));
+            continue;
+        }
+        for value in sub.get_raw(id).into_iter().flatten() {
+            words.push(format!("--{long}"));
+            words.push(value.to_string_lossy().into_owned());
+        }
+    }
+    words
 }
 
 /// The operations: one line each, for their subcommand and for `run --step` alike. Each
@@ -141,6 +193,20 @@ operations! {
         after_help = "Example:\n  imfilter roi-normalise --roi 0,0,200,200 corrected.tif -o normalised.tif"
     )]
     RoiNormalise(crate::filters::roi_normalise::RoiNormaliseArgs),
+
+    /// Replace NaN by a value or by the median of the finite values of its 3x3 window
+    /// (MantidImaging's NaN Removal)
+    #[command(
+        after_help = "Example:\n  imfilter nan-removal --mode median corrected.tif -o clean.tif"
+    )]
+    NanRemoval(crate::filters::nan_removal::NanRemovalArgs),
+
+    /// Set pixels outside a centred circle to a value (tomopy's circ_mask, MantidImaging's
+    /// Circular Mask)
+    #[command(
+        after_help = "Example:\n  imfilter circular-mask --ratio 0.95 --value 0 slices.tif -o masked.tif"
+    )]
+    CircularMask(crate::filters::circular_mask::CircularMaskArgs),
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -169,8 +235,23 @@ pub struct RunArgs {
 
     /// One operation and its arguments, as its subcommand takes them, in quotes:
     /// --step 'median --size 3'. Repeat for each step, in order
-    #[arg(long = "step", value_name = "'OPERATION ARGS'", required = true)]
+    #[arg(
+        long = "step",
+        value_name = "'OPERATION ARGS'",
+        required_unless_present_any = ["pipeline", "replay"],
+        conflicts_with_all = ["pipeline", "replay"]
+    )]
     pub steps: Vec<String>,
+
+    /// The steps from a pipeline file: one [[step]] table per operation, `operation = "NAME"`
+    /// and its long flags as keys (docs/operations.md)
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "replay")]
+    pub pipeline: Option<PathBuf>,
+
+    /// The steps recorded in an earlier result's history sidecar (NAME.json), run again on
+    /// this input
+    #[arg(long, value_name = "RESULT.json")]
+    pub replay: Option<PathBuf>,
 }
 
 /// One `--step`'s words, parsed by the operations' own definitions.
@@ -181,19 +262,29 @@ struct StepLine {
     step: Step,
 }
 
-/// Parses `--step` number `number` (from 1): its words split as a POSIX shell would.
-pub fn parse_step(number: usize, text: &str) -> Result<Step, String> {
+/// Splits `--step` number `number` (from 1) into words as a POSIX shell would.
+pub fn step_words(number: usize, text: &str) -> Result<Vec<String>, String> {
     let named = |why: &str| format!("--step {number} ('{text}'): {why}");
     let words = shlex::split(text).ok_or_else(|| named("unbalanced quotes"))?;
     if words.is_empty() {
         return Err(named("empty: give an operation and its arguments"));
     }
+    Ok(words)
+}
+
+/// Parses a step's words (`["median", "--size", "3"]`); an error starts with `label`.
+pub fn parse_step(label: &str, words: &[String]) -> Result<Step, String> {
     StepLine::try_parse_from(words)
         .map(|line| line.step)
         .map_err(|e| {
+            // clap's first paragraph (up to its usage lines), on one line.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid");
-            named(first.trim_start_matches("error: "))
+            let first: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            format!("{label}: {}", first.join(" ").trim_start_matches("error: "))
         })
 }
 

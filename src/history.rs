@@ -28,10 +28,18 @@ pub fn sidecar_path(output: &Path) -> PathBuf {
 
 /// One run: what was done, with which parameters, to what, into what, when, by which version.
 /// `output` is how a later run knows the sidecar is this result's own (see [`prepare`]).
-pub fn entry(operation: &str, parameters: Value, input: &Path, output: &Path) -> Value {
+/// `arguments` are the words the step was given (`run --replay` gives them again).
+pub fn entry(
+    operation: &str,
+    parameters: Value,
+    arguments: &[String],
+    input: &Path,
+    output: &Path,
+) -> Value {
     json!({
         "operation": operation,
         "parameters": parameters,
+        "arguments": arguments,
         "input": input.display().to_string(),
         "output": output.display().to_string(),
         "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),

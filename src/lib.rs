@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod job;
 pub mod memory;
 pub mod output;
+pub mod pipeline;
 pub mod pixel;
 pub mod progress;
 pub mod run;

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use imfilter::cli::Cli;
 use imfilter::interrupt;
 use imfilter::stack::mapped;
@@ -13,7 +11,7 @@ fn main() -> ExitCode {
         eprintln!("imfilter: error: cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0) and usage errors to stderr (2).

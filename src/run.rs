@@ -12,6 +12,7 @@ use crate::history;
 use crate::interrupt;
 use crate::job::{self, Job};
 use crate::output::PendingOutput;
+use crate::pipeline::{self, StepWords};
 use crate::progress::Progress;
 use crate::stack::Stack;
 use crate::stack::write::WriteOptions;
@@ -37,32 +38,59 @@ fn run_command(cli: &Cli) -> Result<()> {
     if let Some((io, op)) = cli.command.operation() {
         let step = op.build()?;
         let name = step.name();
-        return execute(vec![step], name, &job_for(io));
+        let planned = Planned {
+            op: step,
+            arguments: cli.operation_words.clone(),
+        };
+        return execute(vec![planned], name, &job_for(io));
     }
     match &cli.command {
         Command::Info(args) => crate::info::print(&args.path, args.json),
         Command::Run(args) => {
-            let mut steps = Vec::with_capacity(args.steps.len());
-            for (k, text) in args.steps.iter().enumerate() {
-                let step = cli::parse_step(k + 1, text).map_err(ChainError)?;
-                let built = step
-                    .args()
-                    .build()
-                    .with_context(|| format!("--step {} ('{text}')", k + 1))?;
-                steps.push(built);
+            let steps = match (&args.pipeline, &args.replay) {
+                (Some(file), _) => pipeline::from_toml(file)?,
+                (None, Some(history)) => pipeline::from_history(history)?,
+                (None, None) => args
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .map(|(k, text)| {
+                        let words = cli::step_words(k + 1, text).map_err(ChainError)?;
+                        Ok(StepWords {
+                            label: format!("--step {} ('{text}')", k + 1),
+                            words,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            let mut planned = Vec::with_capacity(steps.len());
+            for StepWords { label, words } in steps {
+                let step = cli::parse_step(&label, &words).map_err(ChainError)?;
+                let op = step.args().build().with_context(|| label.clone())?;
+                planned.push(Planned {
+                    op,
+                    arguments: words[1..].to_vec(),
+                });
             }
-            execute(steps, "run", &job_for(&args.io))
+            execute(planned, "run", &job_for(&args.io))
         }
         _ => unreachable!("every operation is handled above"),
     }
 }
 
+/// A step to run, with the arguments it was given (recorded for `run --replay`).
+pub struct Planned {
+    pub op: Box<dyn Op>,
+    pub arguments: Vec<String>,
+}
+
 /// Runs `steps` as one chain over the job's input, on the current rayon pool: the input read
 /// once, the result written once. `name` is the command's (for the progress line, the summary
 /// and a default output name).
-pub fn execute(steps: Vec<Box<dyn Op>>, name: &str, job: &Job) -> Result<()> {
+pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
     let stack = Stack::open(&job.input)?;
-    let mut chain = Chain::new(steps, stack.format, name == "run")?;
+    let (ops, arguments): (Vec<_>, Vec<_>) = steps.into_iter().map(|p| (p.op, p.arguments)).unzip();
+    let mut chain = Chain::new(ops, stack.format, name == "run")?;
     let out_format = chain.output_format();
     let (destination, overwrite) = job.destination(&stack, name, out_format.dtype)?;
     let reference_files: Vec<std::path::PathBuf> = chain
@@ -93,10 +121,12 @@ pub fn execute(steps: Vec<Box<dyn Op>>, name: &str, job: &Job) -> Result<()> {
         let runs = chain
             .steps()
             .iter()
-            .map(|step| {
+            .zip(&arguments)
+            .map(|(step, arguments)| {
                 history::entry(
                     step.name(),
                     step.parameters(),
+                    arguments,
                     &job.input,
                     destination.display_path(),
                 )

@@ -5,8 +5,10 @@
 //! logic in here: `engine` does the dispatching.
 
 pub mod background;
+pub mod circular_mask;
 pub mod geometry;
 pub mod median;
+pub mod nan_removal;
 pub mod neighbourhood;
 pub mod outliers;
 pub mod rescale;

@@ -6,10 +6,12 @@ mod chains;
 mod codec;
 mod errors;
 mod hostile;
+mod mask_nan;
 mod median;
 mod memory;
 mod ops;
 mod outputs;
+mod pipelines;
 mod reliability;
 mod signals;
 #[path = "../common/sparse.rs"]
