@@ -207,6 +207,16 @@ operations! {
         after_help = "Example:\n  imfilter circular-mask --ratio 0.95 --value 0 slices.tif -o masked.tif"
     )]
     CircularMask(crate::filters::circular_mask::CircularMaskArgs),
+
+    /// Bin N×N pixels into one (--factor) or resize by a fraction (--scale, MantidImaging's Rebin)
+    #[command(
+        after_help = "Examples:\n  imfilter rebin --factor 2 stack.tif -o binned.tif\n  imfilter rebin --scale 0.5 corrected.tif -o half.tif"
+    )]
+    Rebin(crate::filters::rebin::RebinArgs),
+
+    /// Gaussian blur of each image (same result as scipy.ndimage.gaussian_filter in float64)
+    #[command(after_help = "Example:\n  imfilter gaussian --sigma 2 corrected.tif -o blurred.tif")]
+    Gaussian(crate::filters::gaussian::GaussianArgs),
 }
 
 const RUN_EXAMPLES: &str = "\

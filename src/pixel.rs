@@ -99,6 +99,13 @@ pub trait Pixel:
     /// Converts exactly (every supported type fits in float64).
     fn as_f64(self) -> f64;
 
+    /// `v` in this type: exact when [`Pixel::holds`] says so, else rounded to nearest (floats)
+    /// or saturated toward zero (integers, Rust's `as`; NaN becomes 0).
+    fn narrow(v: f64) -> Self;
+
+    /// Whether `v` is a value of this type (floats: always, rounded to the type).
+    fn holds(v: f64) -> bool;
+
     /// Reverses the byte order (for files written on the other endianness).
     fn swap_bytes(self) -> Self;
 
@@ -117,6 +124,13 @@ macro_rules! impl_int_pixel {
             #[inline(always)]
             fn as_f64(self) -> f64 {
                 self as f64
+            }
+            #[inline(always)]
+            fn narrow(v: f64) -> Self {
+                v as $t
+            }
+            fn holds(v: f64) -> bool {
+                v.fract() == 0.0 && v >= <$t>::MIN as f64 && v <= <$t>::MAX as f64
             }
             #[inline(always)]
             fn swap_bytes(self) -> Self {
@@ -147,6 +161,13 @@ impl Pixel for f32 {
         f64::from(self)
     }
     #[inline(always)]
+    fn narrow(v: f64) -> Self {
+        v as f32
+    }
+    fn holds(_: f64) -> bool {
+        true
+    }
+    #[inline(always)]
     fn swap_bytes(self) -> Self {
         f32::from_bits(self.to_bits().swap_bytes())
     }
@@ -165,6 +186,13 @@ impl Pixel for f64 {
     #[inline(always)]
     fn as_f64(self) -> f64 {
         self
+    }
+    #[inline(always)]
+    fn narrow(v: f64) -> Self {
+        v
+    }
+    fn holds(_: f64) -> bool {
+        true
     }
     #[inline(always)]
     fn swap_bytes(self) -> Self {

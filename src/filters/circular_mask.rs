@@ -146,47 +146,6 @@ impl Circle {
     }
 }
 
-/// Conversions from float64 for the mask value.
-trait Narrow: Pixel {
-    /// `v` in this type: rounded for floats, only called for integers when [`Narrow::holds`].
-    fn narrow(v: f64) -> Self;
-    /// Whether `v` is a value of this type (floats: always, rounded to the type).
-    fn holds(v: f64) -> bool;
-}
-
-macro_rules! narrow_int {
-    ($($t:ty),*) => {$(
-        impl Narrow for $t {
-            fn narrow(v: f64) -> Self {
-                v as $t
-            }
-            fn holds(v: f64) -> bool {
-                v.fract() == 0.0 && v >= f64::from(<$t>::MIN) && v <= f64::from(<$t>::MAX)
-            }
-        }
-    )*};
-}
-
-narrow_int!(u8, u16, u32, i16, i32);
-
-impl Narrow for f32 {
-    fn narrow(v: f64) -> Self {
-        v as f32
-    }
-    fn holds(_: f64) -> bool {
-        true
-    }
-}
-
-impl Narrow for f64 {
-    fn narrow(v: f64) -> Self {
-        v
-    }
-    fn holds(_: f64) -> bool {
-        true
-    }
-}
-
 /// Pixels `at ..` of an image of `circle`'s shape: kept (converted by `keep`) inside the
 /// circle, `value` outside.
 fn mask<T: Pixel, O: Pixel>(

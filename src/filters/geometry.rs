@@ -31,7 +31,8 @@ impl std::fmt::Display for Roi {
     }
 }
 
-fn parse_roi(s: &str) -> Result<Roi, String> {
+/// Parses `LEFT,TOP,RIGHT,BOTTOM` (the `--roi` of `crop` and `roi-normalise`).
+pub fn parse_roi(s: &str) -> Result<Roi, String> {
     let expected = "expected LEFT,TOP,RIGHT,BOTTOM: four whole numbers of pixels, at least 0";
     let numbers: Vec<&str> = s.split(',').map(str::trim).collect();
     let [left, top, right, bottom] = numbers[..] else {

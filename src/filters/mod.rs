@@ -6,11 +6,13 @@
 
 pub mod background;
 pub mod circular_mask;
+pub mod gaussian;
 pub mod geometry;
 pub mod median;
 pub mod nan_removal;
 pub mod neighbourhood;
 pub mod outliers;
+pub mod rebin;
 pub mod rescale;
 pub mod roi_normalise;
 pub mod values;

@@ -23,6 +23,7 @@ use anyhow::{Result, bail};
 use serde_json::json;
 
 use super::background::{Average, Reference};
+use super::geometry::{Roi, parse_roi};
 use super::{Op, OpArgs, Pixels, PixelsMut, Reshaped, reshaped_like};
 use crate::pixel::{DType, Pixel};
 use crate::stack::{PageFormat, Stack};
@@ -37,77 +38,39 @@ pub enum Mode {
     FlatField,
 }
 
-/// A region of interest: columns `left..right`, rows `top..bottom`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Roi {
-    pub left: usize,
-    pub top: usize,
-    pub right: usize,
-    pub bottom: usize,
+/// Refuses a region that holds no pixel or does not lie inside an image of `format`.
+fn check_inside(roi: &Roi, format: PageFormat) -> Result<()> {
+    if roi.left >= roi.right || roi.top >= roi.bottom {
+        bail!("the region {roi} holds no pixel (right and bottom are excluded)");
+    }
+    if roi.right > format.width || roi.bottom > format.height {
+        bail!(
+            "the region {roi} does not lie inside the {}x{} images",
+            format.width,
+            format.height
+        );
+    }
+    Ok(())
 }
 
-impl Roi {
-    /// `LEFT,TOP,RIGHT,BOTTOM`, MantidImaging's order.
-    pub fn parse(s: &str) -> Result<Roi, String> {
-        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-        let numbers: Option<Vec<usize>> = parts.iter().map(|p| p.parse().ok()).collect();
-        match numbers.as_deref() {
-            Some(&[left, top, right, bottom]) if left < right && top < bottom => Ok(Roi {
-                left,
-                top,
-                right,
-                bottom,
-            }),
-            Some(&[..]) if parts.len() == 4 => Err(format!(
-                "'{s}': LEFT must be below RIGHT and TOP below BOTTOM (right and bottom are excluded)"
-            )),
-            _ => Err(format!(
-                "'{s}': expected LEFT,TOP,RIGHT,BOTTOM, four whole numbers of pixels"
-            )),
-        }
+/// The mean of the region `roi` of `image` (width `width`), summed in float64.
+fn region_mean<T: Pixel>(roi: &Roi, image: &[T], width: usize) -> f64 {
+    let mut sum = 0f64;
+    for row in roi.top..roi.bottom {
+        let at = row * width;
+        sum += image[at + roi.left..at + roi.right]
+            .iter()
+            .map(|v| v.as_f64())
+            .sum::<f64>();
     }
-
-    /// Refuses a region that does not lie inside an image of `format`.
-    pub fn check_inside(&self, format: PageFormat) -> Result<()> {
-        if self.right > format.width || self.bottom > format.height {
-            bail!(
-                "the region {self} does not lie inside the {}x{} images",
-                format.width,
-                format.height
-            );
-        }
-        Ok(())
-    }
-
-    /// The mean of the region of `image` (width `width`), summed in float64.
-    fn mean<T: Pixel>(&self, image: &[T], width: usize) -> f64 {
-        let mut sum = 0f64;
-        for row in self.top..self.bottom {
-            let at = row * width;
-            sum += image[at + self.left..at + self.right]
-                .iter()
-                .map(|v| v.as_f64())
-                .sum::<f64>();
-        }
-        sum / ((self.right - self.left) * (self.bottom - self.top)) as f64
-    }
-}
-
-impl std::fmt::Display for Roi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{},{},{},{}",
-            self.left, self.top, self.right, self.bottom
-        )
-    }
+    sum / ((roi.right - roi.left) * (roi.bottom - roi.top)) as f64
 }
 
 /// `imfilter roi-normalise`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct RoiNormaliseArgs {
     /// The air region: LEFT,TOP,RIGHT,BOTTOM in pixels (right and bottom excluded)
-    #[arg(long, value_name = "L,T,R,B", value_parser = Roi::parse)]
+    #[arg(long, value_name = "L,T,R,B", value_parser = parse_roi)]
     pub roi: Roi,
 
     /// What the air regions' means are made equal to
@@ -190,17 +153,16 @@ impl Op for RoiNormalise {
                 height,
                 dtype: DType::F32,
             };
-            self.roi
-                .check_inside(format)
+            check_inside(&self.roi, format)
                 .map_err(|e| anyhow::anyhow!("{}: the flats: {e:#}", stack.path.display()))?;
-            self.flat_mean = Some(self.roi.mean(&image, width));
+            self.flat_mean = Some(region_mean(&self.roi, &image, width));
             self.references.push(stack);
         }
         Ok(())
     }
 
     fn output_format(&self, input: PageFormat) -> Result<PageFormat> {
-        self.roi.check_inside(input)?;
+        check_inside(&self.roi, input)?;
         Ok(PageFormat {
             dtype: DType::F32,
             ..input
@@ -213,7 +175,7 @@ impl Op for RoiNormalise {
 
     fn survey(&self, image: Pixels<'_>) -> Vec<f64> {
         let width = image.format.width;
-        with_pixel_type!(image.format.dtype, T => vec![self.roi.mean(image.get::<T>(), width)])
+        with_pixel_type!(image.format.dtype, T => vec![region_mean(&self.roi, image.get::<T>(), width)])
     }
 
     fn surveyed(&mut self, surveys: Vec<Vec<f64>>) -> Result<()> {
@@ -232,7 +194,7 @@ impl Op for RoiNormalise {
         with_pixel_type!(src.format.dtype, T => {
             let image = src.get::<T>();
             // As MantidImaging: a float32 factor, the float32 image divided by it.
-            let factor = (self.roi.mean(image, width) / target) as f32;
+            let factor = (region_mean(&self.roi, image, width) / target) as f32;
             for (o, &x) in dst.get::<f32>().iter_mut().zip(image) {
                 *o = x.to_f32() / factor;
             }
@@ -245,22 +207,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rois_parse_in_mantidimagings_order_and_refuse_the_rest() {
-        assert_eq!(
-            Roi::parse("1, 2,30,40"),
-            Ok(Roi {
-                left: 1,
-                top: 2,
-                right: 30,
-                bottom: 40
-            })
-        );
-        for bad in ["1,2,3", "5,2,5,9", "1,9,3,2", "a,b,c,d", "-1,0,2,2"] {
-            assert!(Roi::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn each_image_is_scaled_to_the_stack_average_of_its_air_region() {
         let format = PageFormat {
             width: 2,
@@ -268,7 +214,7 @@ mod tests {
             dtype: DType::F32,
         };
         let mut op = RoiNormalise {
-            roi: Roi::parse("0,0,1,1").expect("roi"),
+            roi: parse_roi("0,0,1,1").expect("roi"),
             mode: Mode::StackAverage,
             flat: None,
             flat_mean: None,

@@ -15,52 +15,6 @@ use crate::pixel::{DType, Pixel};
 use crate::stack::PageFormat;
 use crate::with_pixel_type;
 
-/// Conversions from float64, which holds every value of every type imfilter reads exactly
-/// ([`Pixel::as_f64`] is the other way).
-trait Wide: Pixel {
-    /// `v` in this type: exact when [`Wide::holds`] says so, else rounded (floats) or
-    /// saturated (integers).
-    fn narrow(v: f64) -> Self;
-    /// Whether `v` is a value of this type (floats: always, rounded to the type).
-    fn holds(v: f64) -> bool;
-}
-
-macro_rules! wide_int {
-    ($($t:ty),*) => {$(
-        impl Wide for $t {
-            #[inline(always)]
-            fn narrow(v: f64) -> Self {
-                v as $t
-            }
-            fn holds(v: f64) -> bool {
-                v.fract() == 0.0 && v >= f64::from(<$t>::MIN) && v <= f64::from(<$t>::MAX)
-            }
-        }
-    )*};
-}
-
-wide_int!(u8, u16, u32, i16, i32);
-
-impl Wide for f32 {
-    #[inline(always)]
-    fn narrow(v: f64) -> Self {
-        v as f32
-    }
-    fn holds(_: f64) -> bool {
-        true
-    }
-}
-
-impl Wide for f64 {
-    #[inline(always)]
-    fn narrow(v: f64) -> Self {
-        v
-    }
-    fn holds(_: f64) -> bool {
-        true
-    }
-}
-
 /// A finite number (bounds and arithmetic operands: NaN or infinity is surely a typing slip).
 fn parse_finite(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -190,7 +144,7 @@ fn clip_one<C: Copy + PartialOrd>(v: C, b: &Bounds<C>) -> C {
 }
 
 /// Clips in float64 (exact for integers and float64) and writes each value as `O`.
-fn clip_wide<T: Wide, O: Wide>(src: &[T], dst: &mut [O], b: &Bounds<f64>) {
+fn clip_wide<T: Pixel, O: Pixel>(src: &[T], dst: &mut [O], b: &Bounds<f64>) {
     for (o, &x) in dst.iter_mut().zip(src) {
         *o = O::narrow(clip_one(x.as_f64(), b));
     }

@@ -12,6 +12,7 @@ mod memory;
 mod ops;
 mod outputs;
 mod pipelines;
+mod rebin_gaussian;
 mod reliability;
 mod signals;
 #[path = "../common/sparse.rs"]
