@@ -4,127 +4,17 @@
 //! Both only copy values or put a given value in place (rounded once to the image's type), and
 //! the circle's test is exact in float64: every result must equal its reference bit for bit.
 
-use std::path::{Path, PathBuf};
-
-use tiff::decoder::{Decoder, DecodingResult};
-
-use crate::support::{Scratch, assert_one_line_error, fixtures};
-
-/// A TIFF as the `tiff` crate reads it.
-struct Image {
-    pages: usize,
-    width: u32,
-    height: u32,
-    /// numpy's name of the sample type.
-    dtype: &'static str,
-    /// Each value's bits: the IEEE bits of a float, the value of an integer.
-    bits: Vec<u64>,
-    values: Vec<f64>,
-}
-
-impl Image {
-    /// The value of page `page`, row `row`, column `col`.
-    fn at(&self, page: usize, row: usize, col: usize) -> f64 {
-        let (w, h) = (self.width as usize, self.height as usize);
-        self.values[(page * h + row) * w + col]
-    }
-}
-
-fn read(path: &Path) -> Image {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut d = Decoder::new(std::io::BufReader::new(file)).expect("the tiff crate opens it");
-    let (width, height) = d.dimensions().expect("dimensions");
-    let mut image = Image {
-        pages: 0,
-        width,
-        height,
-        dtype: "",
-        bits: Vec::new(),
-        values: Vec::new(),
-    };
-    loop {
-        image.pages += 1;
-        let (dtype, bits, values): (_, Vec<u64>, Vec<f64>) = match d.read_image().expect("decodes")
-        {
-            DecodingResult::U8(v) => ("uint8", ints(&v), floats(&v)),
-            DecodingResult::U16(v) => ("uint16", ints(&v), floats(&v)),
-            DecodingResult::F32(v) => (
-                "float32",
-                v.iter().map(|x| u64::from(x.to_bits())).collect(),
-                floats(&v),
-            ),
-            DecodingResult::F64(v) => (
-                "float64",
-                v.iter().map(|x| x.to_bits()).collect(),
-                v.clone(),
-            ),
-            _ => panic!("{}: a type these tests do not use", path.display()),
-        };
-        assert!(image.dtype.is_empty() || image.dtype == dtype);
-        image.dtype = dtype;
-        image.bits.extend(bits);
-        image.values.extend(values);
-        if !d.more_images() {
-            break;
-        }
-        d.next_image().expect("next page");
-    }
-    image
-}
-
-fn ints<T: Copy + Into<u64>>(v: &[T]) -> Vec<u64> {
-    v.iter().map(|&x| x.into()).collect()
-}
-
-fn floats<T: Copy + Into<f64>>(v: &[T]) -> Vec<f64> {
-    v.iter().map(|&x| x.into()).collect()
-}
-
-fn golden(name: &str) -> PathBuf {
-    fixtures().join("ops").join(name)
-}
-
-/// Same pages, shape, type and every value's bits.
-fn assert_identical(actual: &Path, expected: &Path) {
-    let (a, e) = (read(actual), read(expected));
-    let what = expected.display().to_string();
-    assert_eq!(
-        (a.pages, a.width, a.height, a.dtype),
-        (e.pages, e.width, e.height, e.dtype),
-        "{what}: pages, width, height, type"
-    );
-    if let Some(i) = (0..a.bits.len()).find(|&i| a.bits[i] != e.bits[i]) {
-        panic!(
-            "{what}: value {i} is {}, the reference {}",
-            a.values[i], e.values[i]
-        );
-    }
-}
-
-/// `imfilter ARGS INPUT -o OUTPUT` in `s`, which must succeed.
-fn run(s: &Scratch, args: &[&str], input: &str, output: &str) {
-    s.imfilter()
-        .args(args)
-        .args([input, "-o", output, "-q"])
-        .assert()
-        .success();
-}
-
-/// A scratch directory with the sample and `fixtures/ops/NAME` copied in as `NAME`.
-fn scratch_with(inputs: &[&str]) -> Scratch {
-    let s = Scratch::new();
-    for name in inputs {
-        s.copy_fixture(&format!("ops/{name}"), name);
-    }
-    s
-}
+use crate::support::{
+    Nan, Scratch, assert_identical, chain_equals_steps_one_by_one, golden, one_line_error,
+    read_image as read, run, scratch_with, usage_error,
+};
 
 /// `imfilter ARGS fixtures/ops/INPUT` equals `fixtures/ops/GOLDEN` bit for bit and has the
 /// type `dtype`.
 fn equals_golden(args: &[&str], input: &str, golden_name: &str, dtype: &str) {
     let s = scratch_with(&[input]);
     run(&s, args, input, "out.tif");
-    assert_identical(&s.path("out.tif"), &golden(golden_name));
+    assert_identical(&s.path("out.tif"), &golden(golden_name), Nan::Bits);
     assert_eq!(read(&s.path("out.tif")).dtype, dtype, "{golden_name}");
 }
 
@@ -197,7 +87,11 @@ fn nan_removal_median_twice_fills_what_one_pass_left() {
         .args(["mn_in_nan.tif", "-o", "twice.tif", "-q"])
         .assert()
         .success();
-    assert_identical(&s.path("twice.tif"), &golden("mn_nan_median2.tif"));
+    assert_identical(
+        &s.path("twice.tif"),
+        &golden("mn_nan_median2.tif"),
+        Nan::Bits,
+    );
     // Only the NaN ringed by infinities is still NaN.
     let out = read(&s.path("twice.tif"));
     assert_eq!(out.values.iter().filter(|v| v.is_nan()).count(), 1);
@@ -213,7 +107,7 @@ fn integer_images_pass_nan_removal_unchanged() {
     ] {
         for input in ["in_stack3.tif", "mn_in_band.tif"] {
             run(&s, args, input, "out.tif");
-            assert_identical(&s.path("out.tif"), &s.path(input));
+            assert_identical(&s.path("out.tif"), &s.path(input), Nan::Bits);
             std::fs::remove_file(s.path("out.tif")).expect("remove");
         }
     }
@@ -333,47 +227,11 @@ fn circular_mask_of_images_larger_than_a_band_is_exact_across_bands() {
             .args(["mn_in_band.tif", "-o", &out, "-q"])
             .assert()
             .success();
-        assert_identical(&s.path(&out), &golden("mn_mask_band.tif"));
+        assert_identical(&s.path(&out), &golden("mn_mask_band.tif"), Nan::Bits);
     }
 }
 
 // --- errors -----------------------------------------------------------------------------------
-
-/// A usage error: exit 2, the message naming `parts`, and nothing written.
-fn usage_error(s: &Scratch, args: &[&str], parts: &[&str]) {
-    let out = s
-        .imfilter()
-        .args(args)
-        .args(["sample/stack.tif", "-o", "out.tif"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let text = String::from_utf8_lossy(&out.stderr);
-    for part in parts {
-        assert!(
-            text.contains(part),
-            "{args:?}: stderr lacks {part:?}: {text}"
-        );
-    }
-    assert!(!text.contains("panicked"), "{text}");
-    assert!(!s.path("out.tif").exists());
-}
-
-/// An error found after parsing: exit `code`, one line naming `parts`, nothing written.
-fn one_line_error(s: &Scratch, args: &[&str], input: &str, code: i32, parts: &[&str]) {
-    let out = s
-        .imfilter()
-        .args(args)
-        .args([input, "-o", "out.tif"])
-        .assert()
-        .code(code)
-        .get_output()
-        .clone();
-    assert_one_line_error(&out.stderr, parts);
-    assert!(!s.path("out.tif").exists());
-    s.assert_no_temp_files();
-}
 
 #[test]
 fn a_ratio_outside_0_to_1_is_refused() {
@@ -440,34 +298,6 @@ fn a_constant_beyond_float32_is_refused_for_a_float32_image() {
 
 // --- as steps of a chain --------------------------------------------------------------------
 
-/// `imfilter run --step …` on `input` gives, bit for bit, what running the same steps one by
-/// one as subcommands, through intermediate files, gives.
-fn chain_equals_steps_one_by_one(s: &Scratch, steps: &[&str], input: &str) {
-    let mut run_args = vec!["run".to_string()];
-    for step in steps {
-        run_args.push("--step".into());
-        run_args.push((*step).into());
-    }
-    s.imfilter()
-        .args(&run_args)
-        .args([input, "-o", "chained.tif", "-q", "--force"])
-        .assert()
-        .success();
-    let mut current = input.to_string();
-    for (k, step) in steps.iter().enumerate() {
-        let next = format!("step{k}.tif");
-        let words = shlex::split(step).expect("words");
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        s.imfilter()
-            .args(&words)
-            .args([&current, "-o", &next, "-q", "--force"])
-            .assert()
-            .success();
-        current = next;
-    }
-    assert_identical(&s.path("chained.tif"), &s.path(&current));
-}
-
 #[test]
 fn background_correct_then_nan_removal_then_circular_mask_equals_one_by_one() {
     let s = Scratch::new();
@@ -480,7 +310,7 @@ fn background_correct_then_nan_removal_then_circular_mask_equals_one_by_one() {
             "circular-mask --ratio 0.8 --value -1",
         ],
     ] {
-        chain_equals_steps_one_by_one(&s, &steps, "sample/stack.tif");
+        chain_equals_steps_one_by_one(&s, &steps, "sample/stack.tif", Nan::Bits);
     }
 }
 
@@ -542,8 +372,12 @@ fn chains_that_make_and_remove_nan_equal_one_by_one() {
         ),
     ];
     for (steps, input) in chains {
-        chain_equals_steps_one_by_one(&s, steps, input);
+        chain_equals_steps_one_by_one(&s, steps, input, Nan::Bits);
     }
     // nan-removal on uint8 changes nothing: the band chain is the mask's golden.
-    assert_identical(&s.path("chained.tif"), &golden("mn_mask_band.tif"));
+    assert_identical(
+        &s.path("chained.tif"),
+        &golden("mn_mask_band.tif"),
+        Nan::Bits,
+    );
 }

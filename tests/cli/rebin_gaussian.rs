@@ -13,124 +13,34 @@
 //! up to 2r + 1 terms, each rounding by 6e-8 of the largest), and within 1e-12 (relative and of
 //! the largest) for float64 results, computed in float64 as scipy does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tiff::decoder::{Decoder, DecodingResult};
-
-use crate::support::{Scratch, assert_one_line_error, fixtures};
-
-/// A TIFF as the `tiff` crate reads it: pages, width, height, numpy's name of the sample type
-/// and every value.
-struct Image {
-    pages: usize,
-    width: u32,
-    height: u32,
-    dtype: &'static str,
-    values: Vec<f64>,
-}
-
-fn read(path: &Path) -> Image {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut d = Decoder::new(std::io::BufReader::new(file)).expect("the tiff crate opens it");
-    let (width, height) = d.dimensions().expect("dimensions");
-    let mut image = Image {
-        pages: 0,
-        width,
-        height,
-        dtype: "",
-        values: Vec::new(),
-    };
-    loop {
-        image.pages += 1;
-        let (dtype, values): (_, Vec<f64>) = match d.read_image().expect("decodes") {
-            DecodingResult::F32(v) => ("float32", v.iter().map(|&x| f64::from(x)).collect()),
-            DecodingResult::F64(v) => ("float64", v),
-            DecodingResult::U16(v) => ("uint16", v.iter().map(|&x| f64::from(x)).collect()),
-            _ => panic!("{}: a type rebin and gaussian do not write", path.display()),
-        };
-        image.dtype = dtype;
-        image.values.extend(values);
-        if !d.more_images() {
-            break;
-        }
-        d.next_image().expect("next page");
-    }
-    image
-}
-
-fn golden(name: &str) -> PathBuf {
-    fixtures().join("ops").join(name)
-}
-
-/// A scratch directory with `fixtures/ops/NAME` copied in as `NAME` for each input.
-fn scratch_with(inputs: &[&str]) -> Scratch {
-    let s = Scratch::new();
-    for name in inputs {
-        s.copy_fixture(
-            &format!("ops/{name}"),
-            name.rsplit('/').next().expect("name"),
-        );
-    }
-    s
-}
-
-/// `imfilter ARGS INPUT -o OUTPUT -q` in `s`, which must succeed.
-fn run(s: &Scratch, args: &[&str], input: &str, output: &str) {
-    s.imfilter()
-        .args(args)
-        .args([input, "-o", output, "-q", "--force"])
-        .assert()
-        .success();
-}
-
-fn same_format(actual: &Image, expected: &Image, what: &str) {
-    assert_eq!(
-        (actual.pages, actual.width, actual.height, actual.dtype),
-        (
-            expected.pages,
-            expected.width,
-            expected.height,
-            expected.dtype
-        ),
-        "{what}: pages, width, height, type"
-    );
-}
+use crate::support::{
+    Nan, Scratch, Tolerance, assert_one_line_error, assert_same_format as same_format,
+    chain_equals_steps_one_by_one, golden, one_line_error, read_image as read, run, scratch_with,
+    usage_error,
+};
 
 /// Same format and every value's bits (any NaN equals any NaN).
 fn assert_identical(actual: &Path, expected: &Path) {
-    let (a, e) = (read(actual), read(expected));
-    let what = expected.display().to_string();
-    same_format(&a, &e, &what);
-    for (i, (x, y)) in a.values.iter().zip(&e.values).enumerate() {
-        let ok = x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
-        assert!(ok, "{what}: value {i} is {x:e}, the reference {y:e}");
-    }
+    crate::support::assert_identical(actual, expected, Nan::Any);
 }
 
 /// Same format; NaN where NaN, each infinity where it is; finite values within the tolerance
 /// of the module documentation.
 fn assert_close(actual: &Path, expected: &Path) {
-    let (a, e) = (read(actual), read(expected));
-    let what = expected.display().to_string();
-    same_format(&a, &e, &what);
-    let (rel, near_zero) = if e.dtype == "float64" {
-        (1e-12, 1e-12)
-    } else {
-        (1e-5, 2e-6)
-    };
-    let largest = e
-        .values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(0f64, |m, v| m.max(v.abs()));
-    for (i, (&x, &y)) in a.values.iter().zip(&e.values).enumerate() {
-        let ok = if y.is_finite() {
-            (x - y).abs() <= rel * y.abs() + near_zero * largest
+    crate::support::assert_close(actual, expected, |dtype| {
+        let (relative, of_largest) = if dtype == "float64" {
+            (1e-12, 1e-12)
         } else {
-            x == y || (x.is_nan() && y.is_nan())
+            (1e-5, 2e-6)
         };
-        assert!(ok, "{what}: value {i} is {x:e}, the reference {y:e}");
-    }
+        Tolerance {
+            relative,
+            of_largest,
+            ..Tolerance::default()
+        }
+    });
 }
 
 /// `imfilter ARGS` on `fixtures/ops/INPUT` against `fixtures/ops/GOLDEN`, bit for bit or
@@ -370,27 +280,6 @@ fn every_input_type_is_rebinned_and_filtered_as_numpy_scipy_and_skimage_do() {
 
 // --- errors ------------------------------------------------------------------------------------
 
-/// A usage error: exit 2, the message naming `parts`, and nothing written.
-fn usage_error(s: &Scratch, args: &[&str], parts: &[&str]) {
-    let out = s
-        .imfilter()
-        .args(args)
-        .args(["sample/stack.tif", "-o", "out.tif"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let text = String::from_utf8_lossy(&out.stderr);
-    for part in parts {
-        assert!(
-            text.contains(part),
-            "{args:?}: stderr lacks {part:?}: {text}"
-        );
-    }
-    assert!(!text.contains("panicked"), "{text}");
-    assert!(!s.path("out.tif").exists());
-}
-
 #[test]
 fn a_factor_of_zero_or_negative_or_fractional_is_a_usage_error() {
     let s = Scratch::new();
@@ -411,23 +300,13 @@ fn a_factor_of_zero_or_negative_or_fractional_is_a_usage_error() {
 #[test]
 fn a_factor_larger_than_the_image_names_the_factor_and_the_size() {
     let s = Scratch::new();
-    let out = s
-        .imfilter()
-        .args([
-            "rebin",
-            "--factor",
-            "46",
-            "sample/stack.tif",
-            "-o",
-            "out.tif",
-        ])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert_one_line_error(&out.stderr, &["--factor 46", "67x45"]);
-    assert!(!s.path("out.tif").exists());
-    s.assert_no_temp_files();
+    one_line_error(
+        &s,
+        &["rebin", "--factor", "46"],
+        "sample/stack.tif",
+        1,
+        &["--factor 46", "67x45"],
+    );
     // As a step of a chain it is a usage error naming the step.
     let out = s
         .imfilter()
@@ -563,28 +442,6 @@ fn a_kernel_of_more_than_a_million_pixels_is_refused() {
 
 // --- as steps of a chain -----------------------------------------------------------------------
 
-/// `imfilter run --step …` on `input` equals, bit for bit, running the same steps one by one
-/// as subcommands through intermediate files.
-fn chain_equals_steps_one_by_one(s: &Scratch, steps: &[&str], input: &str) {
-    let mut cmd = s.imfilter();
-    cmd.arg("run");
-    for step in steps {
-        cmd.args(["--step", step]);
-    }
-    cmd.args([input, "-o", "chained.tif", "-q", "--force"])
-        .assert()
-        .success();
-    let mut current = input.to_string();
-    for (k, step) in steps.iter().enumerate() {
-        let next = format!("step{k}.tif");
-        let words = shlex::split(step).expect("words");
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        run(s, &words, &current, &next);
-        current = next;
-    }
-    assert_identical(&s.path("chained.tif"), &s.path(&current));
-}
-
 #[test]
 fn rebin_and_gaussian_in_chains_equal_one_by_one() {
     let s = scratch_with(&["in_bc2.tif"]);
@@ -596,6 +453,7 @@ fn rebin_and_gaussian_in_chains_equal_one_by_one() {
             "rebin --scale 0.6 --mode edge",
         ],
         "sample/stack.tif",
+        Nan::Any,
     );
     chain_equals_steps_one_by_one(
         &s,
@@ -605,11 +463,13 @@ fn rebin_and_gaussian_in_chains_equal_one_by_one() {
             "clip --max 10",
         ],
         "in_bc2.tif",
+        Nan::Any,
     );
     chain_equals_steps_one_by_one(
         &s,
         &["rebin --scale 1.5", "median --size 3", "rebin --scale 0.37"],
         "in_bc2.tif",
+        Nan::Any,
     );
 }
 

@@ -86,30 +86,37 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// All pages of a TIFF as f64 values, with (pages, width, height).
-pub fn read_stack(path: &Path) -> (usize, u32, u32, Vec<f64>) {
+/// Opens `path` with the `tiff` crate and hands each page's samples to `page`, in order;
+/// returns (pages, width, height), the size being the first page's.
+fn decode_pages(path: &Path, mut page: impl FnMut(DecodingResult)) -> (usize, u32, u32) {
     let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut d = Decoder::new(std::io::BufReader::new(file)).expect("tiff crate opens it");
-    let (w, h) = d.dimensions().expect("dims");
-    let mut values = Vec::new();
+    let mut d = Decoder::new(std::io::BufReader::new(file)).expect("the tiff crate opens it");
+    let (w, h) = d.dimensions().expect("dimensions");
     let mut pages = 0;
     loop {
         pages += 1;
-        match d.read_image().expect("decodes") {
-            DecodingResult::F32(v) => values.extend(v.iter().map(|&x| f64::from(x))),
-            DecodingResult::U16(v) => values.extend(v.iter().map(|&x| f64::from(x))),
-            DecodingResult::U8(v) => values.extend(v.iter().map(|&x| f64::from(x))),
-            DecodingResult::F64(v) => values.extend(v),
-            other => panic!(
-                "unexpected sample type {:?}",
-                std::mem::discriminant(&other)
-            ),
-        }
+        page(d.read_image().expect("decodes"));
         if !d.more_images() {
             break;
         }
         d.next_image().expect("next page");
     }
+    (pages, w, h)
+}
+
+/// All pages of a TIFF as f64 values, with (pages, width, height).
+pub fn read_stack(path: &Path) -> (usize, u32, u32, Vec<f64>) {
+    let mut values = Vec::new();
+    let (pages, w, h) = decode_pages(path, |samples| match samples {
+        DecodingResult::F32(v) => values.extend(v.iter().map(|&x| f64::from(x))),
+        DecodingResult::U16(v) => values.extend(v.iter().map(|&x| f64::from(x))),
+        DecodingResult::U8(v) => values.extend(v.iter().map(|&x| f64::from(x))),
+        DecodingResult::F64(v) => values.extend(v),
+        other => panic!(
+            "unexpected sample type {:?}",
+            std::mem::discriminant(&other)
+        ),
+    });
     (pages, w, h, values)
 }
 
@@ -138,4 +145,236 @@ pub fn assert_one_line_error(stderr: &[u8], must_contain: &[&str]) {
     for part in must_contain {
         assert!(text.contains(part), "stderr lacks {part:?}: {text}");
     }
+}
+
+// --- typed images and golden files ---------------------------------------------------------
+
+/// A TIFF as another reader (the `tiff` crate) sees it: every page's values, of one type.
+pub struct Image {
+    pub pages: usize,
+    pub width: u32,
+    pub height: u32,
+    /// numpy's name of the sample type.
+    pub dtype: &'static str,
+    /// Each value's bits: the IEEE bits of a float, the value of an integer.
+    pub bits: Vec<u64>,
+    pub values: Vec<f64>,
+}
+
+impl Image {
+    /// The value of page `page`, row `row`, column `col`.
+    pub fn at(&self, page: usize, row: usize, col: usize) -> f64 {
+        let (w, h) = (self.width as usize, self.height as usize);
+        self.values[(page * h + row) * w + col]
+    }
+}
+
+/// Every page of the TIFF at `path`, with its sample type, each value's bits and each value.
+pub fn read_image(path: &Path) -> Image {
+    let mut dtype = "";
+    let (mut bits, mut values) = (Vec::new(), Vec::new());
+    let (pages, width, height) = decode_pages(path, |samples| {
+        let (page_dtype, page_bits, page_values): (_, Vec<u64>, Vec<f64>) = match samples {
+            DecodingResult::U8(v) => ("uint8", ints(&v), floats(&v)),
+            DecodingResult::U16(v) => ("uint16", ints(&v), floats(&v)),
+            DecodingResult::U32(v) => ("uint32", ints(&v), floats(&v)),
+            DecodingResult::I16(v) => ("int16", ints(&v), floats(&v)),
+            DecodingResult::I32(v) => ("int32", ints(&v), floats(&v)),
+            DecodingResult::F32(v) => (
+                "float32",
+                v.iter().map(|x| u64::from(x.to_bits())).collect(),
+                floats(&v),
+            ),
+            DecodingResult::F64(v) => ("float64", v.iter().map(|x| x.to_bits()).collect(), v),
+            _ => panic!("{}: a sample type imfilter does not write", path.display()),
+        };
+        assert!(dtype.is_empty() || dtype == page_dtype, "mixed types");
+        dtype = page_dtype;
+        bits.extend(page_bits);
+        values.extend(page_values);
+    });
+    Image {
+        pages,
+        width,
+        height,
+        dtype,
+        bits,
+        values,
+    }
+}
+
+fn ints<T: Copy + Into<i64>>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|&x| x.into() as u64).collect()
+}
+
+fn floats<T: Copy + Into<f64>>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|&x| x.into()).collect()
+}
+
+/// `fixtures/ops/NAME`: the operations' inputs and numpy's results.
+pub fn golden(name: &str) -> PathBuf {
+    fixtures().join("ops").join(name)
+}
+
+/// A scratch directory with the sample and `fixtures/ops/NAME` copied in as `NAME`'s last
+/// component, for each input.
+pub fn scratch_with(inputs: &[&str]) -> Scratch {
+    let s = Scratch::new();
+    for name in inputs {
+        s.copy_fixture(
+            &format!("ops/{name}"),
+            name.rsplit('/').next().expect("name"),
+        );
+    }
+    s
+}
+
+/// Same pages, width, height and sample type.
+pub fn assert_same_format(actual: &Image, expected: &Image, what: &str) {
+    assert_eq!(
+        (actual.pages, actual.width, actual.height, actual.dtype),
+        (
+            expected.pages,
+            expected.width,
+            expected.height,
+            expected.dtype
+        ),
+        "{what}: pages, width, height, type"
+    );
+}
+
+/// What a bit-for-bit comparison makes of NaN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nan {
+    /// A NaN's bits count too: its sign and payload.
+    Bits,
+    /// Any NaN equals any NaN.
+    Any,
+}
+
+/// Same pages, shape, type and every value's bits (a NaN's as `nan` says).
+pub fn assert_identical(actual: &Path, expected: &Path, nan: Nan) {
+    let (a, e) = (read_image(actual), read_image(expected));
+    let what = expected.display().to_string();
+    assert_same_format(&a, &e, &what);
+    let same = |i: usize| {
+        a.bits[i] == e.bits[i] || (nan == Nan::Any && a.values[i].is_nan() && e.values[i].is_nan())
+    };
+    if let Some(i) = (0..a.bits.len()).find(|&i| !same(i)) {
+        panic!(
+            "{what}: value {i} is {:e}, the reference {:e}",
+            a.values[i], e.values[i]
+        );
+    }
+}
+
+/// How far a finite value may be from its finite reference: equal, or within any one of these.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tolerance {
+    /// float32 steps, between values of one sign (the reference must be float32 if not 0).
+    pub float32_ulps: u32,
+    /// Of the reference value; the bound is this share of it plus `of_largest`'s.
+    pub relative: f64,
+    /// Of the reference's largest finite magnitude.
+    pub of_largest: f64,
+}
+
+/// Same pages, shape and type; NaN where the reference is NaN, an infinity where it is that
+/// infinity; finite values within the tolerance `tolerance` gives for the reference's type.
+pub fn assert_close(actual: &Path, expected: &Path, tolerance: impl Fn(&str) -> Tolerance) {
+    let (a, e) = (read_image(actual), read_image(expected));
+    let what = expected.display().to_string();
+    assert_same_format(&a, &e, &what);
+    let t = tolerance(e.dtype);
+    if t.float32_ulps > 0 {
+        assert_eq!(e.dtype, "float32");
+    }
+    let largest = e
+        .values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0f64, |m, v| m.max(v.abs()));
+    for (i, (&x, &y)) in a.values.iter().zip(&e.values).enumerate() {
+        let ok = if !x.is_finite() || !y.is_finite() {
+            x == y || (x.is_nan() && y.is_nan())
+        } else {
+            // Finite floats of one sign are ordered as their bit patterns are.
+            x == y
+                || (t.float32_ulps > 0
+                    && x.is_sign_negative() == y.is_sign_negative()
+                    && (a.bits[i] as u32).abs_diff(e.bits[i] as u32) <= t.float32_ulps)
+                || (x - y).abs() <= t.relative * y.abs() + t.of_largest * largest
+        };
+        assert!(ok, "{what}: value {i} is {x:e}, the reference {y:e}");
+    }
+}
+
+// --- running imfilter ------------------------------------------------------------------------
+
+/// `imfilter ARGS INPUT -o OUTPUT -q --force` in `s`, which must succeed.
+pub fn run(s: &Scratch, args: &[&str], input: &str, output: &str) {
+    s.imfilter()
+        .args(args)
+        .args([input, "-o", output, "-q", "--force"])
+        .assert()
+        .success();
+}
+
+/// `imfilter run --step …` on `input` (into `chained.tif`) equals, bit for bit (a NaN's bits
+/// as `nan` says), running the same steps one by one as subcommands through intermediate files
+/// (`step0.tif`, `step1.tif`, …).
+pub fn chain_equals_steps_one_by_one(s: &Scratch, steps: &[&str], input: &str, nan: Nan) {
+    let mut cmd = s.imfilter();
+    cmd.arg("run");
+    for step in steps {
+        cmd.args(["--step", step]);
+    }
+    cmd.args([input, "-o", "chained.tif", "-q", "--force"])
+        .assert()
+        .success();
+    let mut current = input.to_string();
+    for (k, step) in steps.iter().enumerate() {
+        let next = format!("step{k}.tif");
+        let words = shlex::split(step).expect("words");
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        run(s, &words, &current, &next);
+        current = next;
+    }
+    assert_identical(&s.path("chained.tif"), &s.path(&current), nan);
+}
+
+/// A usage error: exit 2, the message naming `parts`, and nothing written.
+pub fn usage_error(s: &Scratch, args: &[&str], parts: &[&str]) {
+    let out = s
+        .imfilter()
+        .args(args)
+        .args(["sample/stack.tif", "-o", "out.tif"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stderr);
+    for part in parts {
+        assert!(
+            text.contains(part),
+            "{args:?}: stderr lacks {part:?}: {text}"
+        );
+    }
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(!s.path("out.tif").exists());
+}
+
+/// An error found after parsing: exit `code`, one line naming `parts`, nothing written.
+pub fn one_line_error(s: &Scratch, args: &[&str], input: &str, code: i32, parts: &[&str]) {
+    let out = s
+        .imfilter()
+        .args(args)
+        .args([input, "-o", "out.tif"])
+        .assert()
+        .code(code)
+        .get_output()
+        .clone();
+    assert_one_line_error(&out.stderr, parts);
+    assert!(!s.path("out.tif").exists());
+    s.assert_no_temp_files();
 }
