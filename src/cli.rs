@@ -214,7 +214,7 @@ operations! {
     )]
     Rebin(crate::filters::rebin::RebinArgs),
 
-    /// Gaussian blur of each image (same result as scipy.ndimage.gaussian_filter in float64)
+    /// Gaussian blur of each image (scipy.ndimage.gaussian_filter; float32 results within 1e-6)
     #[command(after_help = "Example:\n  imfilter gaussian --sigma 2 corrected.tif -o blurred.tif")]
     Gaussian(crate::filters::gaussian::GaussianArgs),
 }
@@ -226,7 +226,11 @@ read once and the result written once.
 
 Examples:
   imfilter run --step 'background-correct --flat F/ --dark D/' --step 'median --size 3' Tomo/ -o out.tif
-  imfilter run --step 'remove-outliers --size 3 --threshold 500' --step 'median --size 3' stack.tif";
+  imfilter run --step 'remove-outliers --size 3 --threshold 500' --step 'median --size 3' stack.tif
+  imfilter run --pipeline steps.toml Tomo/ -o out.tif      # one [[step]] table per operation
+  imfilter run --replay out.json Tomo_next/ -o next.tif    # the steps a result's history records
+
+docs/pipelines.md describes chains, pipeline files and replay.";
 
 /// An operation's own arguments with the input and output of a run of it alone.
 #[derive(Debug, Args)]
