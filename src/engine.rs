@@ -63,8 +63,7 @@ pub fn survey(
             .map_init(
                 || (Vec::<I>::new(), <[ImageBuffer; 2]>::default()),
                 |(scratch, buffers), index| {
-                    interrupt::check()?;
-                    mapped::check_cut_short()?;
+                    check_stops()?;
                     let page = input.page::<I>(index, scratch)?;
                     let found = chain.survey(k, Pixels::new(from, &page), buffers)?;
                     progress.tick();
@@ -118,8 +117,7 @@ where
     outputs.into_par_iter().enumerate().try_for_each_init(
         || (Vec::new(), init()),
         |(scratch, state), (index, out)| {
-            interrupt::check()?;
-            mapped::check_cut_short()?;
+            check_stops()?;
             let page = input.page::<I>(index, scratch)?;
             let mut out = out.open()?;
             kernel(state, &page, &mut out)?;
@@ -165,8 +163,7 @@ where
         .try_for_each_init(
             || (Vec::<Vec<I>>::new(), init()),
             |(scratch, state), members: Vec<(usize, OutputPage<'_, O>)>| {
-                interrupt::check()?;
-                mapped::check_cut_short()?;
+                check_stops()?;
                 scratch.resize_with(members.len(), Vec::new);
                 let pages = members
                     .iter()
@@ -191,6 +188,13 @@ where
                 Ok(())
             },
         )
+}
+
+/// `Err` once a stop was asked for or a mapped file was cut short: checked before each task.
+fn check_stops() -> Result<()> {
+    interrupt::check()?;
+    mapped::check_cut_short()?;
+    Ok(())
 }
 
 fn assert_one_output_per_page(input: &Stack, outputs: usize) {

@@ -406,11 +406,6 @@ impl BackgroundCorrect {
             .collect()
     }
 
-    /// The flat and dark stacks this step read.
-    pub fn references(&self) -> &[Stack] {
-        &self.references
-    }
-
     /// Corrects one image. `input`, `output`, dark and flat all have the same length.
     pub fn apply<T: Pixel>(&self, input: &[T], output: &mut [f32]) {
         self.apply_at(0, input, output);

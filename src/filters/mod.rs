@@ -369,8 +369,10 @@ impl Chain {
     ) -> Result<()> {
         let last = self.steps.len() - 1;
         let band = src.len();
+        // A pointwise chain is given a band, any other a whole image, at every step.
+        let pointwise = self.pointwise();
         let pixels = |k: usize| {
-            if self.pointwise() {
+            if pointwise {
                 band
             } else {
                 self.formats[k].pixels()
