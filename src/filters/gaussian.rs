@@ -26,8 +26,8 @@
 //! result is computed in float64, as above. A float32 result is computed in float32, the same
 //! passes and taps with float32 weights, compiled for AVX2 and AVX-512 and chosen when it runs
 //! ([`Separable::image_f32`]): within 1e-6 relative of the float64 filter on data of one sign,
-//! the 1e-5 with room, and as fast per core as OpenCV's `GaussianBlur` (measured in
-//! docs/operations.md). The float64 filter is also the anti-aliasing prefilter of
+//! the 1e-5 with room, and by an estimate about as fast per core as OpenCV's
+//! `GaussianBlur` (docs/operations.md). The float64 filter is also the anti-aliasing prefilter of
 //! `rebin --scale` ([`Separable`]), where agreeing with scikit-image bit for bit matters more.
 
 use anyhow::{Result, bail};

@@ -363,8 +363,7 @@ fn minus_log<T: Pixel>(src: &[T], dst: &mut [f32]) {
 /// This is Cephes' `logf` (S. L. Moshier, Cephes Math Library, `logf.c`; the same reduction
 /// and minimax polynomial), about 1 ulp from the correctly rounded result: the exponent is
 /// split off with bit operations, the mantissa brought into [√½, √2), and ln(1 + m) taken as
-/// m − m²/2 + m³·P(m). glibc's `logf`, called per pixel, kept minus-log at about a third of
-/// the speed of the steps around it in a chain.
+/// m − m²/2 + m³·P(m). glibc's `logf`, called per pixel, kept the loop from vectorising.
 #[inline(always)]
 fn ln(x: f32) -> f32 {
     const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
