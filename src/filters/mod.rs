@@ -326,26 +326,11 @@ impl Chain {
         src: Pixels<'_>,
         buffers: &mut [ImageBuffer; 2],
     ) -> Result<Vec<f64>> {
-        for j in 0..k {
-            buffers[j % 2].reserve(self.formats[j + 1].pixels(), self.formats[j + 1].dtype)?;
-        }
-        for (j, step) in self.steps[..k].iter().enumerate() {
-            let [a, b] = &mut *buffers;
-            let (before, after) = if j % 2 == 0 { (&*b, a) } else { (&*a, b) };
-            let input = if j == 0 {
-                src
-            } else {
-                before.view(self.formats[j], self.formats[j].pixels())
-            };
-            step.apply(
-                0,
-                input,
-                after.view_mut(self.formats[j + 1], self.formats[j + 1].pixels()),
-            );
-        }
+        let whole = |j: usize| self.formats[j].pixels();
+        self.carry(k, 0, src, None, buffers, whole)?;
         let image = match k {
             0 => src,
-            _ => buffers[(k - 1) % 2].view(self.formats[k], self.formats[k].pixels()),
+            _ => buffers[(k - 1) % 2].view(self.formats[k], whole(k)),
         };
         Ok(self.steps[k].survey(image))
     }
@@ -367,7 +352,6 @@ impl Chain {
         dst: PixelsMut<'_>,
         buffers: &mut [ImageBuffer; 2],
     ) -> Result<()> {
-        let last = self.steps.len() - 1;
         let band = src.len();
         // A pointwise chain is given a band, any other a whole image, at every step.
         let pointwise = self.pointwise();
@@ -378,22 +362,43 @@ impl Chain {
                 self.formats[k].pixels()
             }
         };
-        for k in 0..last {
+        self.carry(self.steps.len(), at, src, Some(dst), buffers, pixels)
+    }
+
+    /// Runs steps `0..n` on `src`, ping-ponging between `buffers` (step `k` writes
+    /// `buffers[k % 2]`): the last into `last` when given, else into its buffer. `pixels(k)`
+    /// is how many pixels go into step `k` (a band or the whole image).
+    fn carry(
+        &self,
+        n: usize,
+        at: usize,
+        src: Pixels<'_>,
+        mut last: Option<PixelsMut<'_>>,
+        buffers: &mut [ImageBuffer; 2],
+        pixels: impl Fn(usize) -> usize,
+    ) -> Result<()> {
+        let buffered = if last.is_some() {
+            n.saturating_sub(1)
+        } else {
+            n
+        };
+        for k in 0..buffered {
             buffers[k % 2].reserve(pixels(k + 1), self.formats[k + 1].dtype)?;
         }
-        let mut dst = Some(dst);
-        for (k, step) in self.steps.iter().enumerate() {
-            let [a, b] = buffers;
+        for (k, step) in self.steps[..n].iter().enumerate() {
+            let [a, b] = &mut *buffers;
             let (before, after) = if k % 2 == 0 { (&*b, a) } else { (&*a, b) };
             let input = if k == 0 {
                 src
             } else {
                 before.view(self.formats[k], pixels(k))
             };
-            let output = if k == last {
-                dst.take().expect("the last step writes the result")
-            } else {
-                after.view_mut(self.formats[k + 1], pixels(k + 1))
+            let output = match last.take() {
+                Some(dst) if k + 1 == n => dst,
+                kept => {
+                    last = kept;
+                    after.view_mut(self.formats[k + 1], pixels(k + 1))
+                }
             };
             step.apply(at, input, output);
         }
