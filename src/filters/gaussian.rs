@@ -138,9 +138,45 @@ pub(crate) struct Separable {
 }
 
 /// Reusable rows for [`Separable::row`].
-#[derive(Default)]
-pub(crate) struct RowScratch {
-    padded: Vec<f64>,
+pub(crate) struct RowScratch<A> {
+    padded: Vec<A>,
+}
+
+impl<A> Default for RowScratch<A> {
+    fn default() -> Self {
+        RowScratch { padded: Vec::new() }
+    }
+}
+
+/// The precision a row is filtered in: float64 (scipy's, and `rebin --scale`'s) or float32
+/// (float32 results of `gaussian`). The arithmetic is the same, in the same order, in both.
+pub(crate) trait Accumulator:
+    Copy + Default + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> + std::ops::AddAssign
+{
+    fn of<T: Pixel>(v: T) -> Self;
+    fn weight(w: f64) -> Self;
+}
+
+impl Accumulator for f64 {
+    #[inline(always)]
+    fn of<T: Pixel>(v: T) -> Self {
+        v.as_f64()
+    }
+    #[inline(always)]
+    fn weight(w: f64) -> Self {
+        w
+    }
+}
+
+impl Accumulator for f32 {
+    #[inline(always)]
+    fn of<T: Pixel>(v: T) -> Self {
+        v.to_f32()
+    }
+    #[inline(always)]
+    fn weight(w: f64) -> Self {
+        w as f32
+    }
 }
 
 impl Separable {
@@ -172,41 +208,43 @@ impl Separable {
         self.vertical.is_none() && self.horizontal.is_none()
     }
 
-    /// Row `y` of the filtered `width`-wide image `src`, in float64, into `out` (`width`
-    /// long).
-    pub(crate) fn row<T: Pixel>(
+    /// Row `y` of the filtered `width`-wide image `src`, in the precision `A`, into `out`
+    /// (`width` long).
+    #[inline(always)]
+    pub(crate) fn row<T: Pixel, A: Accumulator>(
         &self,
         src: &[T],
         width: usize,
         y: usize,
-        scratch: &mut RowScratch,
-        out: &mut [f64],
+        scratch: &mut RowScratch<A>,
+        out: &mut [A],
     ) {
         let height = src.len() / width;
         let input = |s: usize| &src[s * width..(s + 1) * width];
+        let cval = A::weight(self.cval);
         match &self.vertical {
             None => {
                 for (o, &v) in out.iter_mut().zip(input(y)) {
-                    *o = v.as_f64();
+                    *o = A::of(v);
                 }
             }
             Some(w) => {
+                let w0 = A::weight(w[0]);
                 for (o, &v) in out.iter_mut().zip(input(y)) {
-                    *o = v.as_f64() * w[0];
+                    *o = A::of(v) * w0;
                 }
-                let cval = self.cval;
                 for j in (1..w.len()).rev() {
-                    let wj = w[j];
+                    let wj = A::weight(w[j]);
                     let at = |d: isize| self.mode.source_index(y as isize + d, height);
                     match (at(-(j as isize)), at(j as isize)) {
                         (Some(a), Some(b)) => {
                             for ((o, &p), &q) in out.iter_mut().zip(input(a)).zip(input(b)) {
-                                *o += (p.as_f64() + q.as_f64()) * wj;
+                                *o += (A::of(p) + A::of(q)) * wj;
                             }
                         }
                         (Some(s), None) | (None, Some(s)) => {
                             for (o, &p) in out.iter_mut().zip(input(s)) {
-                                *o += (p.as_f64() + cval) * wj;
+                                *o += (A::of(p) + cval) * wj;
                             }
                         }
                         (None, None) => {
@@ -223,19 +261,17 @@ impl Separable {
             let r = w.len() - 1;
             let padded = &mut scratch.padded;
             padded.clear();
-            let outside = |c: isize, row: &[f64]| {
-                self.mode
-                    .source_index(c, width)
-                    .map_or(self.cval, |s| row[s])
-            };
+            let outside =
+                |c: isize, row: &[A]| self.mode.source_index(c, width).map_or(cval, |s| row[s]);
             padded.extend((-(r as isize)..0).map(|c| outside(c, out)));
             padded.extend_from_slice(out);
             padded.extend((width as isize..(width + r) as isize).map(|c| outside(c, out)));
+            let w0 = A::weight(w[0]);
             for (o, &v) in out.iter_mut().zip(&padded[r..r + width]) {
-                *o = v * w[0];
+                *o = v * w0;
             }
             for j in (1..=r).rev() {
-                let wj = w[j];
+                let wj = A::weight(w[j]);
                 let (before, after) =
                     (&padded[r - j..r - j + width], &padded[r + j..r + j + width]);
                 for ((o, &p), &q) in out.iter_mut().zip(before).zip(after) {
@@ -280,72 +316,9 @@ per_isa!(fn gaussian_f32 = gaussian_f32_body(
 /// [`Separable::image_f32`]'s work, for each instruction set.
 #[inline(always)]
 fn gaussian_f32_body<T: Sample>(filter: &Separable, src: &[T], width: usize, dst: &mut [f32]) {
-    let height = src.len() / width;
-    let input = |s: usize| &src[s * width..(s + 1) * width];
-    let cval = filter.cval as f32;
-    let vertical: Option<Vec<f32>> = filter
-        .vertical
-        .as_ref()
-        .map(|w| w.iter().map(|&x| x as f32).collect());
-    let horizontal: Option<Vec<f32>> = filter
-        .horizontal
-        .as_ref()
-        .map(|w| w.iter().map(|&x| x as f32).collect());
-    let r = horizontal.as_ref().map_or(0, |w| w.len() - 1);
-    let mut padded = vec![0f32; width + 2 * r];
+    let mut scratch = RowScratch::default();
     for (y, out) in dst.chunks_exact_mut(width).enumerate() {
-        match &vertical {
-            None => {
-                for (o, &v) in out.iter_mut().zip(input(y)) {
-                    *o = v.to_f32();
-                }
-            }
-            Some(w) => {
-                for (o, &v) in out.iter_mut().zip(input(y)) {
-                    *o = v.to_f32() * w[0];
-                }
-                for j in (1..w.len()).rev() {
-                    let wj = w[j];
-                    let at = |d: isize| filter.mode.source_index(y as isize + d, height);
-                    match (at(-(j as isize)), at(j as isize)) {
-                        (Some(a), Some(b)) => {
-                            for ((o, &p), &q) in out.iter_mut().zip(input(a)).zip(input(b)) {
-                                *o += (p.to_f32() + q.to_f32()) * wj;
-                            }
-                        }
-                        (Some(s), None) | (None, Some(s)) => {
-                            for (o, &p) in out.iter_mut().zip(input(s)) {
-                                *o += (p.to_f32() + cval) * wj;
-                            }
-                        }
-                        (None, None) => {
-                            let both = (cval + cval) * wj;
-                            out.iter_mut().for_each(|o| *o += both);
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(w) = &horizontal {
-            let outside =
-                |c: isize, row: &[f32]| filter.mode.source_index(c, width).map_or(cval, |s| row[s]);
-            for c in 0..r {
-                padded[c] = outside(c as isize - r as isize, out);
-                padded[r + width + c] = outside((width + c) as isize, out);
-            }
-            padded[r..r + width].copy_from_slice(out);
-            for (o, &v) in out.iter_mut().zip(&padded[r..r + width]) {
-                *o = v * w[0];
-            }
-            for j in (1..=r).rev() {
-                let wj = w[j];
-                let (before, after) =
-                    (&padded[r - j..r - j + width], &padded[r + j..r + j + width]);
-                for ((o, &p), &q) in out.iter_mut().zip(before).zip(after) {
-                    *o += (p + q) * wj;
-                }
-            }
-        }
+        filter.row(src, width, y, &mut scratch, out);
     }
 }
 

@@ -479,7 +479,7 @@ struct RowCache {
     rows: [Vec<f64>; 2],
     /// A row of cval, for a row tap outside the image.
     outside: Vec<f64>,
-    scratch: RowScratch,
+    scratch: RowScratch<f64>,
 }
 
 impl RowCache {
