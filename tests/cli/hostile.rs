@@ -543,14 +543,7 @@ fn change_input_while_it_is_read(
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let started = Instant::now();
-    while s.temp_files().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no temporary output appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    s.wait_for_temp_file(Duration::from_secs(30));
     change(&s.path("stack.tif"));
     let out = child.wait_with_output().expect("wait");
     (out.status.code(), out.stderr)

@@ -2,7 +2,7 @@
 //! temporary file left, input untouched.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use imfilter::pixel::DType;
 
@@ -29,15 +29,7 @@ fn stop_midway(signal: &str, expected_code: i32) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    // The temporary output exists once the work has started.
-    let started = Instant::now();
-    while s.temp_files().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no temporary output appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    s.wait_for_temp_file(Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(50));
     let pid = child.id().to_string();
     let killed = Command::new("kill")

@@ -53,6 +53,16 @@ impl Scratch {
         assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 
+    /// Waits until a run has created its temporary output (its input is parsed and the work
+    /// has begun), failing the test after `limit`.
+    pub fn wait_for_temp_file(&self, limit: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while self.temp_files().is_empty() {
+            assert!(started.elapsed() < limit, "no temporary output appeared");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// imfilter's temporary files (`.NAME.imfilter-XXXXXX`) anywhere in the scratch tree.
     pub fn temp_files(&self) -> Vec<String> {
         self.all_files()
