@@ -9,29 +9,11 @@
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use imfilter::pixel::DType;
 
 use crate::sparse::sparse_stack;
-use crate::support::{Scratch, assert_one_line_error, read_stack};
-
-/// imfilter with at most `bytes` of address space (`prlimit --as`), as in reliability.rs.
-fn run_with_address_space(s: &Scratch, bytes: u64, args: &[&str]) -> Output {
-    let out = Command::new("prlimit")
-        .arg(format!("--as={bytes}"))
-        .arg(assert_cmd::cargo::cargo_bin!("imfilter"))
-        .args(args)
-        .current_dir(s.dir.path())
-        // glibc reserves 64 MiB of address space per malloc arena; keep the count small so
-        // the limit measures imfilter, not the machine's core count.
-        .env("MALLOC_ARENA_MAX", "2")
-        .output();
-    let Ok(out) = out else {
-        panic!("prlimit (util-linux) is needed for this test");
-    };
-    out
-}
+use crate::support::{Scratch, assert_one_line_error, read_stack, run_with_address_space};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -136,7 +118,7 @@ fn median_of_200_flats_fits_in_an_address_space_that_holding_every_flat_would_no
     let limit = mapped + (200 << 20);
     let args = "-q -j 2 background-correct --flat flats.tif --average median stack.tif -o out.tif";
     let args: Vec<&str> = args.split_whitespace().collect();
-    let out = run_with_address_space(&s, limit, &args);
+    let out = run_with_address_space(&s, limit, 2, &args);
     assert!(
         out.status.success(),
         "exit {:?} within {} MiB: {}",
@@ -263,7 +245,7 @@ fn flats_whose_median_band_cannot_be_allocated_are_a_one_line_error() {
     constant_image(&s.path("stack.tif"), side, 1);
     let args = "-q -j 2 background-correct --flat flats.tif --average median stack.tif -o out.tif";
     let args: Vec<&str> = args.split_whitespace().collect();
-    let out = run_with_address_space(&s, 256 << 20, &args);
+    let out = run_with_address_space(&s, 256 << 20, 2, &args);
     assert_eq!(
         out.status.code(),
         Some(1),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use imfilter::pixel::DType;
 
 use crate::sparse::sparse_stack;
-use crate::support::{Scratch, assert_one_line_error};
+use crate::support::{Scratch, assert_one_line_error, run_with_address_space};
 
 fn imfilter_bin() -> &'static Path {
     assert_cmd::cargo::cargo_bin!("imfilter")
@@ -565,22 +565,9 @@ fn output_directory_not_writable() {
 // ---------------------------------------------------------------------------------------------
 // Promise 5: no allocation beyond what the file's length can back.
 
-/// Runs imfilter with at most `mib` MiB of address space: an allocation sized by a lying
-/// header then fails (abort, SIGABRT) instead of eating the machine, and the test sees it.
+/// Runs imfilter with at most `mib` MiB of address space and two malloc arenas.
 fn run_in_small_memory(s: &Scratch, mib: u64, args: &[&str]) -> Output {
-    let out = Command::new("prlimit")
-        .arg(format!("--as={}", mib << 20))
-        .arg(imfilter_bin())
-        .args(args)
-        .current_dir(s.dir.path())
-        // glibc reserves 64 MiB of address space per malloc arena; keep the count small so
-        // the limit measures imfilter, not the machine's core count.
-        .env("MALLOC_ARENA_MAX", "2")
-        .output();
-    let Ok(out) = out else {
-        panic!("prlimit (util-linux) is needed for this test");
-    };
-    out
+    run_with_address_space(s, mib << 20, 2, args)
 }
 
 /// The memory rule's ways in: as the flat (flats are held in memory) and the input of
@@ -1217,14 +1204,12 @@ fn workers_are_fewer_when_their_decode_buffers_do_not_fit_in_memory() {
             .expect("page");
     }
     drop(enc);
-    let out = Command::new("prlimit")
-        .arg(format!("--as={}", 350u64 << 20))
-        .arg(imfilter_bin())
-        .args(words("-j 16 median --size 3 in.tif -o out.tif"))
-        .current_dir(s.dir.path())
-        .env("MALLOC_ARENA_MAX", "1")
-        .output()
-        .expect("prlimit (util-linux) runs");
+    let out = run_with_address_space(
+        &s,
+        350 << 20,
+        1,
+        &words("-j 16 median --size 3 in.tif -o out.tif"),
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("workers instead of 16"), "{stderr}");

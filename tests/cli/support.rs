@@ -146,6 +146,27 @@ pub fn assert_matches_reference(actual: &Path, expected: &Path) {
     }
 }
 
+/// Runs imfilter in `s`'s directory with at most `bytes` of address space (`prlimit --as`)
+/// and `arenas` malloc arenas: an allocation the limit cannot back then fails instead of
+/// eating the machine, and the test sees how imfilter takes it. glibc reserves 64 MiB of
+/// address space per arena, so the count is kept small for the limit to measure imfilter,
+/// not the machine's core count.
+pub fn run_with_address_space(
+    s: &Scratch,
+    bytes: u64,
+    arenas: u32,
+    args: &[&str],
+) -> std::process::Output {
+    std::process::Command::new("prlimit")
+        .arg(format!("--as={bytes}"))
+        .arg(assert_cmd::cargo::cargo_bin!("imfilter"))
+        .args(args)
+        .current_dir(s.dir.path())
+        .env("MALLOC_ARENA_MAX", arenas.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("prlimit (util-linux) is needed for this test: {e}"))
+}
+
 /// The one-line error contract: `imfilter: error: ...`, one line, no panic.
 pub fn assert_one_line_error(stderr: &[u8], must_contain: &[&str]) {
     let text = String::from_utf8_lossy(stderr);
