@@ -217,6 +217,11 @@ operations! {
     /// Gaussian blur of each image (scipy.ndimage.gaussian_filter; float32 results within 1e-6)
     #[command(after_help = "Example:\n  imfilter gaussian --sigma 2 corrected.tif -o blurred.tif")]
     Gaussian(crate::filters::gaussian::GaussianArgs),
+
+    /// Remove stripes from each sinogram (ring artefacts; algotom's methods), in a pass of
+    /// its own over the result
+    #[command(after_help = crate::filters::stripes::REMOVE_STRIPES_HELP)]
+    RemoveStripes(crate::filters::stripes::RemoveStripesArgs),
 }
 
 const RUN_EXAMPLES: &str = "\

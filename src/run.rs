@@ -91,6 +91,7 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
     let stack = Stack::open(&job.input)?;
     let (ops, arguments): (Vec<_>, Vec<_>) = steps.into_iter().map(|p| (p.op, p.arguments)).unzip();
     let mut chain = Chain::new(ops, stack.format, name == "run")?;
+    chain.check_sinograms(stack.len(), stack.format.width)?;
     let out_format = chain.output_format();
     let (destination, overwrite) = job.destination(&stack, name, out_format.dtype)?;
     let reference_files: Vec<std::path::PathBuf> = chain
@@ -155,6 +156,15 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
         engine::run_chain(&stack, &chain, &mut output, &progress)?;
     }
     progress.finish();
+    let sinogram_pass = chain.first_sinogram_step().map(|_| {
+        let label = format!("{name}: sinograms");
+        Progress::new(job.progress, &label, out_format.height)
+    });
+    if let Some(sinogram_progress) = &sinogram_pass {
+        let pages = output.pages_mut::<f32>(out_format.pixels());
+        engine::run_sinograms(&chain, pages, out_format, sinogram_progress)?;
+        sinogram_progress.finish();
+    }
     interrupt::check()?;
     // A result computed from files that changed meanwhile is not committed.
     let unchanged = || {
@@ -168,6 +178,7 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
     output.commit(job.durability, &unchanged)?;
 
     if !job.quiet {
+        // From the start of the image pass to now: both passes.
         let seconds = progress.elapsed().as_secs_f64();
         let mpix = (stack.len() * stack.format.pixels()) as f64 / seconds.max(1e-9) / 1e6;
         let (from, to) = (stack.format, out_format);
@@ -176,8 +187,17 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
         } else {
             to.to_string()
         };
+        // A sinogram step's second pass is named, so its time is not a surprise.
+        let passes = match sinogram_pass {
+            Some(_) => format!(
+                " in 2 passes (images, then {} sinograms)",
+                out_format.height
+            ),
+            None => String::new(),
+        };
         eprintln!(
-            "{name}: {} images, {from} -> {result}, {seconds:.2} s ({mpix:.0} Mpixel/s) -> {}",
+            "{name}: {} images, {from} -> {result}{passes}, {seconds:.2} s ({mpix:.0} Mpixel/s) \
+             -> {}",
             stack.len(),
             destination.display_path().display()
         );

@@ -15,6 +15,7 @@ pub mod outliers;
 pub mod rebin;
 pub mod rescale;
 pub mod roi_normalise;
+pub mod stripes;
 pub mod values;
 
 use anyhow::{Result, bail};
@@ -81,6 +82,27 @@ pub trait Op: Send + Sync {
     fn follow(&mut self, _before: &[Box<dyn Op>]) -> Result<()> {
         Ok(())
     }
+
+    /// A step that works on sinograms (row y of every image, across the stack) rather than
+    /// on images: the engine gives it a pass of its own over row bands of the result (see
+    /// [`Chain`]). In the image pass before that, its [`Op::apply`] only converts each image
+    /// to the float32 its output format says.
+    fn sinogram(&self) -> Option<&dyn SinogramStep> {
+        None
+    }
+}
+
+/// The sinogram side of a step (see [`Op::sinogram`]).
+pub trait SinogramStep: Sync {
+    /// One worker's state (buffers, FFT plans) for float32 sinograms of `angles` rows (the
+    /// stack's images) and `width` columns, or why the step cannot take such sinograms (a
+    /// [`ChainError`]).
+    fn worker(&self, angles: usize, width: usize) -> Result<Box<dyn SinogramWorker>>;
+}
+
+/// Cleans sinograms, one after another, in place (`angles × width`, row-major).
+pub trait SinogramWorker: Send {
+    fn apply(&mut self, sinogram: &mut [f32]);
 }
 
 /// A reference image after [`reshaped_like`].
@@ -281,7 +303,68 @@ impl Chain {
             }
             formats.push(next);
         }
-        Ok(Chain { steps, formats })
+        let chain = Chain { steps, formats };
+        chain.check_sinogram_pass()?;
+        Ok(chain)
+    }
+
+    /// The first sinogram step, if any (see [`Op::sinogram`]).
+    pub fn first_sinogram_step(&self) -> Option<usize> {
+        self.steps.iter().position(|s| s.sinogram().is_some())
+    }
+
+    /// How many steps the image pass runs: every step up to the first sinogram step, which
+    /// there converts to float32; every step when there is none.
+    pub fn image_pass_steps(&self) -> usize {
+        self.first_sinogram_step()
+            .map_or(self.steps.len(), |first| first + 1)
+    }
+
+    /// The steps of the sinogram pass, from the first sinogram step on: sinogram steps, and
+    /// steps applied pixel by pixel to each sinogram's rows as it is written back.
+    pub fn sinogram_pass_steps(&self) -> &[Box<dyn Op>] {
+        match self.first_sinogram_step() {
+            Some(first) => &self.steps[first..],
+            None => &[],
+        }
+    }
+
+    /// Whether the sinogram steps can take the sinograms of a stack of `angles` images of
+    /// `width` columns: a [`ChainError`] naming why not, checked before anything is written.
+    pub fn check_sinograms(&self, angles: usize, width: usize) -> Result<()> {
+        for step in self.steps.iter().filter_map(|s| s.sinogram()) {
+            step.worker(angles, width)?;
+        }
+        Ok(())
+    }
+
+    /// After a sinogram step, the result is cleaned in place a band of rows at a time: a
+    /// later step must work on sinograms too, or pixel by pixel from float32 to float32.
+    /// Anything else would need the stack written out and read again, image by image.
+    fn check_sinogram_pass(&self) -> Result<()> {
+        let Some(first) = self.first_sinogram_step() else {
+            return Ok(());
+        };
+        let sinogram_name = self.steps[first].name();
+        for k in first + 1..self.steps.len() {
+            let step = &self.steps[k];
+            let keeps_float32 =
+                self.formats[k].dtype == DType::F32 && self.formats[k + 1].dtype == DType::F32;
+            let fits = step.sinogram().is_some()
+                || (step.pointwise() && keeps_float32 && !step.needs_survey());
+            if !fits {
+                bail!(ChainError(format!(
+                    "--step {} ({}) cannot follow a sinogram step ({sinogram_name}) in one run: \
+                     after it only sinogram steps and pixel-by-pixel steps that keep float32 \
+                     (minus-log, clip, arithmetic, circular-mask, ...) can run; put {} \
+                     before {sinogram_name}, or run it on this result",
+                    k + 1,
+                    step.name(),
+                    step.name()
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub fn steps(&self) -> &[Box<dyn Op>] {
@@ -296,14 +379,24 @@ impl Chain {
         *self.formats.last().expect("a chain has formats")
     }
 
-    /// Whether every step is pointwise (the engine then runs the chain band by band).
-    pub fn pointwise(&self) -> bool {
-        self.steps.iter().all(|s| s.pointwise())
+    /// The format the image pass writes (see [`Chain::image_pass_steps`]): the result's,
+    /// since the steps of a sinogram pass keep float32.
+    pub fn image_pass_format(&self) -> PageFormat {
+        self.formats[self.image_pass_steps()]
     }
 
-    /// The largest intermediate image, in bytes (what each worker's two buffers must hold).
+    /// Whether every step of the image pass is pointwise (the engine then runs it band by
+    /// band).
+    pub fn pointwise(&self) -> bool {
+        self.steps[..self.image_pass_steps()]
+            .iter()
+            .all(|s| s.pointwise())
+    }
+
+    /// The largest intermediate image of the image pass, in bytes (what each worker's two
+    /// buffers must hold).
     pub fn largest_intermediate(&self) -> usize {
-        let inner = &self.formats[1..self.formats.len() - 1];
+        let inner = &self.formats[1..self.image_pass_steps()];
         inner
             .iter()
             .map(|f| f.pixels() * f.dtype.bytes())
@@ -362,7 +455,15 @@ impl Chain {
                 self.formats[k].pixels()
             }
         };
-        self.carry(self.steps.len(), at, src, Some(dst), buffers, pixels)
+        self.carry(self.image_pass_steps(), at, src, Some(dst), buffers, pixels)
+    }
+
+    /// Carries one row of a sinogram (`src`, pixels `at ..` of its image, float32) through
+    /// the pixel-by-pixel step `k` of the sinogram pass into `dst`.
+    pub fn apply_to_row(&self, k: usize, at: usize, src: &[f32], dst: &mut [f32]) {
+        let format = self.formats[k];
+        debug_assert!(self.steps[k].pointwise() && format.dtype == DType::F32);
+        self.steps[k].apply(at, Pixels::new(format, src), PixelsMut::new(format, dst));
     }
 
     /// Runs steps `0..n` on `src`, ping-ponging between `buffers` (step `k` writes

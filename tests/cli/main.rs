@@ -18,5 +18,6 @@ mod signals;
 #[path = "../common/sparse.rs"]
 mod sparse;
 mod streams;
+mod stripes;
 mod support;
 mod survey;

@@ -4,6 +4,10 @@
 //! page (`&mut` slices of the mapped output, or a directory's files, each mapped while its
 //! image is computed). One read of the input, one write of the output, whatever the chain.
 
+mod sinograms;
+
+pub use sinograms::run_sinograms;
+
 use anyhow::Result;
 use rayon::prelude::*;
 
@@ -15,7 +19,8 @@ use crate::progress::Progress;
 use crate::stack::{Stack, mapped};
 use crate::with_pixel_type;
 
-/// Carries every image of `input` through `chain` into the pages of `output`, in parallel on
+/// Carries every image of `input` through `chain`'s image pass (every step, or up to its
+/// first sinogram step: see [`run_sinograms`]) into the pages of `output`, in parallel on
 /// the current rayon pool. A chain whose steps are all pointwise goes band by band (see
 /// [`run_pointwise_with`]); any other, image by image, each worker ping-ponging between two
 /// buffers of its own and writing the last step straight into its output page.
@@ -25,7 +30,7 @@ pub fn run_chain(
     output: &mut PendingOutput,
     progress: &Progress,
 ) -> Result<()> {
-    let (from, to) = (chain.input_format(), chain.output_format());
+    let (from, to) = (chain.input_format(), chain.image_pass_format());
     with_pixel_type!(from.dtype, I => {
         with_pixel_type!(to.dtype, O => {
             let pages = output.pages_mut::<O>(to.pixels());
