@@ -144,26 +144,33 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
         progress.finish();
         chain.conclude_survey(k, surveys)?;
     }
-    let progress = Progress::new(job.progress, name, stack.len());
-    let workers = fitting_workers(&stack, &chain, job, rayon::current_num_threads());
-    if workers < rayon::current_num_threads() {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(workers)
-            .build()
-            .context("cannot start worker threads")?
-            .install(|| engine::run_chain(&stack, &chain, &mut output, &progress))?;
-    } else {
-        engine::run_chain(&stack, &chain, &mut output, &progress)?;
+    let started = std::time::Instant::now();
+    // A chain whose steps up to its sinogram step all work pixel by pixel, on an input whose
+    // pages are mapped in place, needs no image pass: the sinogram pass reads its rows of
+    // each page straight from the input, through those steps.
+    let sinograms_from_input =
+        chain.first_sinogram_step().is_some() && chain.pointwise() && stack.is_mapped_in_place();
+    if !sinograms_from_input {
+        let progress = Progress::new(job.progress, name, stack.len());
+        let workers = fitting_workers(&stack, &chain, job, rayon::current_num_threads());
+        if workers < rayon::current_num_threads() {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(workers)
+                .build()
+                .context("cannot start worker threads")?
+                .install(|| engine::run_chain(&stack, &chain, &mut output, &progress))?;
+        } else {
+            engine::run_chain(&stack, &chain, &mut output, &progress)?;
+        }
+        progress.finish();
     }
-    progress.finish();
-    let sinogram_pass = chain.first_sinogram_step().map(|_| {
+    if chain.first_sinogram_step().is_some() {
         let label = format!("{name}: sinograms");
-        Progress::new(job.progress, &label, out_format.height)
-    });
-    if let Some(sinogram_progress) = &sinogram_pass {
+        let progress = Progress::new(job.progress, &label, out_format.height);
         let pages = output.pages_mut::<f32>(out_format.pixels());
-        engine::run_sinograms(&chain, pages, out_format, sinogram_progress)?;
-        sinogram_progress.finish();
+        let input = sinograms_from_input.then_some(&stack);
+        engine::run_sinograms(&chain, input, pages, out_format, &progress)?;
+        progress.finish();
     }
     interrupt::check()?;
     // A result computed from files that changed meanwhile is not committed.
@@ -178,8 +185,7 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
     output.commit(job.durability, &unchanged)?;
 
     if !job.quiet {
-        // From the start of the image pass to now: both passes.
-        let seconds = progress.elapsed().as_secs_f64();
+        let seconds = started.elapsed().as_secs_f64();
         let mpix = (stack.len() * stack.format.pixels()) as f64 / seconds.max(1e-9) / 1e6;
         let (from, to) = (stack.format, out_format);
         let result = if (from.width, from.height) == (to.width, to.height) {
@@ -187,13 +193,14 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
         } else {
             to.to_string()
         };
-        // A sinogram step's second pass is named, so its time is not a surprise.
-        let passes = match sinogram_pass {
-            Some(_) => format!(
+        // How a sinogram step was run is named, so its time is not a surprise.
+        let passes = match (chain.first_sinogram_step(), sinograms_from_input) {
+            (None, _) => String::new(),
+            (Some(_), true) => format!(" in one pass over {} sinograms", out_format.height),
+            (Some(_), false) => format!(
                 " in 2 passes (images, then {} sinograms)",
                 out_format.height
             ),
-            None => String::new(),
         };
         eprintln!(
             "{name}: {} images, {from} -> {result}{passes}, {seconds:.2} s ({mpix:.0} Mpixel/s) \

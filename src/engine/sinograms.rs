@@ -5,28 +5,85 @@
 //! The result is mapped (a multi-page file, or a directory's files each mapped), so a band
 //! touches only its rows of each page: memory stays bounded on a stack larger than RAM, and
 //! the input is still read once (by the image pass).
+//!
+//! When the steps before the sinogram step work pixel by pixel and the input's pages are
+//! mapped in place, there is no image pass: each band's rows are read from the input itself,
+//! through those steps, so the stack is read once and written once, as for any other chain.
 
 use anyhow::Result;
 use rayon::prelude::*;
 
 use super::check_stops;
-use crate::filters::{Chain, SinogramWorker};
+use crate::filters::{Chain, ImageBuffer, Pixels, PixelsMut, SinogramWorker};
 use crate::output::OutputPage;
+use crate::pixel::DType;
 use crate::progress::Progress;
-use crate::stack::PageFormat;
+use crate::stack::{PageFormat, Stack};
+use crate::with_pixel_type;
 
 /// The most a band's buffer holds: a few MiB per worker whatever the stack's size (one
 /// sinogram of 450 projections 2048 wide is 3.7 MB, so such a band is two rows).
 const BAND_BYTES: usize = 8 << 20;
 
-/// Runs `chain`'s sinogram pass (see [`Chain::sinogram_pass_steps`]) over `pages`, the
-/// result of its image pass (float32 images of `format`), in parallel on the current rayon
-/// pool, ticking `progress` once per sinogram (row of the images).
+/// Runs `chain`'s sinogram pass (see [`Chain::sinogram_pass_steps`]) over `pages` (float32
+/// images of `format`), in parallel on the current rayon pool, ticking `progress` once per
+/// sinogram (row of the images). The pass starts from `pages` as the image pass left them,
+/// or, given `input`, from the input's rows carried through the image pass's steps (which
+/// must then all be pointwise, and every page of `input` mapped in place).
 pub fn run_sinograms(
+    chain: &Chain,
+    input: Option<&Stack>,
+    pages: Vec<OutputPage<'_, f32>>,
+    format: PageFormat,
+    progress: &Progress,
+) -> Result<()> {
+    let Some(input) = input else {
+        return run_band_pass(chain, pages, format, progress, None::<&NoRows>);
+    };
+    assert!(
+        chain.pointwise(),
+        "invariant: rows are read through pointwise steps"
+    );
+    let from = chain.input_format();
+    let row_format = PageFormat {
+        width: format.width,
+        height: 1,
+        dtype: DType::F32,
+    };
+    with_pixel_type!(from.dtype, I => {
+        let sources = (0..input.len())
+            .map(|p| input.page_in_place::<I>(p))
+            .collect::<Option<Vec<_>>>()
+            .expect("invariant: every page is mapped in place");
+        let width = format.width;
+        let read = move |p: usize, y: usize, dst: &mut [f32], buffers: &mut [ImageBuffer; 2]| {
+            let row = &sources[p][y * width..(y + 1) * width];
+            let row_in = PageFormat { height: 1, ..from };
+            chain.apply(
+                y * width,
+                Pixels::new(row_in, row),
+                PixelsMut::new(row_format, dst),
+                buffers,
+            )
+        };
+        run_band_pass(chain, pages, format, progress, Some(&read))
+    })
+}
+
+/// Where the rows of a band come from when they are not the output's: `read(page, row,
+/// into, buffers)`.
+trait ReadRow: Fn(usize, usize, &mut [f32], &mut [ImageBuffer; 2]) -> Result<()> + Sync {}
+impl<F: Fn(usize, usize, &mut [f32], &mut [ImageBuffer; 2]) -> Result<()> + Sync> ReadRow for F {}
+
+/// The type of "no reader" (the rows are the output's own).
+type NoRows = fn(usize, usize, &mut [f32], &mut [ImageBuffer; 2]) -> Result<()>;
+
+fn run_band_pass<R: ReadRow>(
     chain: &Chain,
     pages: Vec<OutputPage<'_, f32>>,
     format: PageFormat,
     progress: &Progress,
+    read: Option<&R>,
 ) -> Result<()> {
     let (width, height) = (format.width, format.height);
     let angles = pages.len();
@@ -60,7 +117,10 @@ pub fn run_sinograms(
             check_stops()?;
             let state = state.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
             let rows = pages[0].len() / width;
-            state.gather(&pages, rows, width);
+            match read {
+                Some(read) => state.read(read, b * band_rows, rows, angles, width)?,
+                None => state.gather(&pages, rows, width),
+            }
             for r in 0..rows {
                 let y = b * band_rows + r;
                 state.clean(chain, first, steps.len(), r, y, angles, width);
@@ -82,6 +142,8 @@ struct Band {
     buffer: Vec<f32>,
     /// One row, for the pixel-by-pixel steps (they do not work in place).
     row: Vec<f32>,
+    /// For the steps a row read from the input goes through.
+    buffers: [ImageBuffer; 2],
     /// Per step of the pass: its worker, for a sinogram step.
     workers: Vec<Option<Box<dyn SinogramWorker>>>,
 }
@@ -95,6 +157,7 @@ impl Band {
         Ok(Band {
             buffer: Vec::new(),
             row: vec![0.0; width],
+            buffers: Default::default(),
             workers,
         })
     }
@@ -109,6 +172,31 @@ impl Band {
                 self.buffer[at..at + width].copy_from_slice(&page[r * width..(r + 1) * width]);
             }
         }
+    }
+
+    /// Reads rows `first_row ..` (`rows` of them) of every page into the buffer, as
+    /// sinograms, through `read`.
+    fn read<R: ReadRow>(
+        &mut self,
+        read: &R,
+        first_row: usize,
+        rows: usize,
+        angles: usize,
+        width: usize,
+    ) -> Result<()> {
+        self.buffer.resize(rows * angles * width, 0.0);
+        for p in 0..angles {
+            for r in 0..rows {
+                let at = (r * angles + p) * width;
+                read(
+                    p,
+                    first_row + r,
+                    &mut self.buffer[at..at + width],
+                    &mut self.buffers,
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs the pass's steps on sinogram `r` of the buffer (row `y` of the images).

@@ -258,6 +258,14 @@ impl Stack {
         bytemuck::try_cast_slice(&bytes[range]).ok()
     }
 
+    /// Whether every page can be read in place ([`Stack::page_in_place`]): any part of any
+    /// page is then a slice of a map, without decoding.
+    pub fn is_mapped_in_place(&self) -> bool {
+        crate::with_pixel_type!(self.format.dtype, T => {
+            (0..self.len()).all(|i| self.page_in_place::<T>(i).is_some())
+        })
+    }
+
     /// Where page `index`'s pixels lie in its file, when they can be read without decoding.
     fn in_place_range<T: Pixel>(&self, index: usize) -> Option<Range<usize>> {
         assert_eq!(

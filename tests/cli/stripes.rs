@@ -142,21 +142,60 @@ fn the_result_does_not_depend_on_threads_or_output_kind() {
     }
 }
 
-#[test]
-fn the_summary_names_the_second_pass() {
-    let s = Scratch::new();
-    let out = s
-        .imfilter()
-        .args(["remove-stripes", "--method", "sorting"])
-        .args(["sample/stack.tif", "-o", "out.tif", "--progress", "none"])
+/// The summary line of a run of `remove-stripes` on `input`, with `steps` before it.
+fn summary(s: &Scratch, steps: &[&str], input: &str) -> String {
+    let mut cmd = s.imfilter();
+    cmd.arg("run");
+    for step in steps {
+        cmd.args(["--step", step]);
+    }
+    let out = cmd
+        .args(["--step", "remove-stripes --method sorting"])
+        .args([input, "-o", "out.tif", "--force", "--progress", "none"])
         .assert()
         .success()
         .get_output()
         .clone();
-    let text = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An uncompressed input behind pixel-by-pixel steps is read by sinograms straight away;
+/// otherwise the steps before run image by image first. Both give the same result, and the
+/// summary says which ran.
+#[test]
+fn one_pass_from_a_mapped_input_two_passes_otherwise_and_the_same_result() {
+    let s = Scratch::new();
+    let one = summary(&s, &["clip --min 0"], "sample/stack.tif");
     assert!(
-        text.contains("12 images, 67x45 uint16 -> float32 in 2 passes (images, then 45 sinograms)"),
-        "{text}"
+        one.contains("12 images, 67x45 uint16 -> float32 in one pass over 45 sinograms"),
+        "{one}"
+    );
+    std::fs::rename(s.path("out.tif"), s.path("one.tif")).expect("rename");
+
+    // The same pixels, Deflate-compressed: pages must be decoded whole.
+    s.imfilter()
+        .args(["crop", "--roi", "0,0,67,45", "--compress", "deflate"])
+        .args(["sample/stack.tif", "-o", "deflate.tif", "-q"])
+        .assert()
+        .success();
+    let two = summary(&s, &["clip --min 0"], "deflate.tif");
+    assert!(
+        two.contains("in 2 passes (images, then 45 sinograms)"),
+        "{two}"
+    );
+    assert_identical(&s.path("out.tif"), &s.path("one.tif"), Nan::Bits);
+
+    // A step that needs whole images before the sinogram step: two passes.
+    let median = summary(&s, &["median --size 3"], "sample/stack.tif");
+    assert!(median.contains("in 2 passes"), "{median}");
+    chain_equals_steps_one_by_one(
+        &s,
+        &[
+            "median --size 3",
+            "remove-stripes --method filtering --size 5",
+        ],
+        "sample/stack.tif",
+        Nan::Bits,
     );
 }
 

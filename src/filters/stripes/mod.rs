@@ -6,7 +6,9 @@
 //! A sinogram is row y of every image (`stack[:, y, :]`: angles down, detector across), so
 //! this step is not applied image by image: as a [`SinogramStep`] it gets a pass of its own
 //! over row bands of the result (`engine::sinograms`). In the image pass before it, its
-//! [`Op::apply`] only converts each image to float32, the type every method works in.
+//! [`Op::apply`] only converts each image to float32, the type every method works in, pixel
+//! by pixel; so when the steps before it are pixel by pixel too, the sinogram pass reads its
+//! rows straight from the input and there is no image pass.
 
 mod detection;
 mod fitting;
@@ -292,6 +294,11 @@ impl Op for RemoveStripes {
                 *o = v.to_f32();
             }
         });
+    }
+
+    fn pointwise(&self) -> bool {
+        // In the image pass, only the conversion to float32.
+        true
     }
 
     fn sinogram(&self) -> Option<&dyn SinogramStep> {
