@@ -48,12 +48,100 @@ pub struct Cli {
 impl Cli {
     /// Parses the process's arguments, keeping the operation's own words.
     pub fn parse_args() -> Result<Cli, clap::Error> {
-        let matches = Cli::command().try_get_matches()?;
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let matches = Cli::command()
+            .try_get_matches_from(&args)
+            .map_err(|e| teach(e, &args))?;
         let mut cli = Cli::from_arg_matches(&matches)?;
         cli.operation_words = operation_words(&matches);
         Ok(cli)
     }
 }
+
+/// clap's error, with a tip that points where the user most likely meant to go: an option of
+/// another operation (`median --threshold`) is named as that operation's, not as the nearest
+/// spelling of this one's (`--threads`); `--bright --dark` points to `--both`.
+fn teach(e: clap::Error, args: &[std::ffi::OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let command = Cli::command();
+    let given = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let tip = match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let Some(arg) = given(ContextKind::InvalidArg) else {
+                return e;
+            };
+            let long = arg.trim_start_matches('-').split('=').next().unwrap_or("");
+            // The subcommand is the first word that names one.
+            let here = args.iter().skip(1).find_map(|a| {
+                let a = a.to_str()?;
+                command
+                    .get_subcommands()
+                    .find(|c| c.get_name() == a || c.get_all_aliases().any(|x| x == a))
+            });
+            let Some(here) = here else {
+                return e;
+            };
+            let takes = |c: &clap::Command| {
+                c.get_arguments().any(|a| {
+                    a.get_long() == Some(long)
+                        || a.get_all_aliases().is_some_and(|all| all.contains(&long))
+                })
+            };
+            let owners: Vec<&str> = command
+                .get_subcommands()
+                .filter(|c| takes(c))
+                .map(|c| c.get_name())
+                .collect();
+            if owners.is_empty() || long.is_empty() {
+                return e;
+            }
+            format!(
+                "{arg} is an option of {}, not of {} (see imfilter {} --help)",
+                owners.join(", "),
+                here.get_name(),
+                owners[0]
+            )
+        }
+        ErrorKind::ArgumentConflict => {
+            let (Some(a), Some(b)) = (given(ContextKind::InvalidArg), given(ContextKind::PriorArg))
+            else {
+                return e;
+            };
+            let pair = [a.as_str(), b.as_str()];
+            if !(pair.contains(&"--bright") && pair.contains(&"--dark")) {
+                return e;
+            }
+            "to replace both bright and dark outliers, give --both".to_string()
+        }
+        _ => return e,
+    };
+    // Rebuilt without clap's own spelling suggestion, which points the wrong way here.
+    let mut taught = clap::Error::new(e.kind());
+    for kind in [
+        ContextKind::InvalidArg,
+        ContextKind::PriorArg,
+        ContextKind::Usage,
+    ] {
+        if let Some(value) = e.get(kind) {
+            taught.insert(kind, value.clone());
+        }
+    }
+    taught.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    taught
+}
+
+/// A command line that asks for something imfilter does not do, found after parsing (an
+/// output name it would not write, say): a usage error, exit 2, like clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// The words of the operation's own arguments given on the command line, in a form its
 /// `--step` takes (`--size 3 --both`): input, output and global options left out.
@@ -138,6 +226,7 @@ macro_rules! operations {
 operations! {
     /// Flat-field correction: (I - dark) / max(flat - dark, 1e-6), as float32
     #[command(
+        visible_alias = "flat-field",
         after_help = "Example:\n  imfilter background-correct --flat f.tif --dark d.tif stack.tif -o corrected.tif"
     )]
     BackgroundCorrect(BackgroundArgs),
@@ -240,11 +329,13 @@ docs/pipelines.md describes chains, pipeline files and replay.";
 /// An operation's own arguments with the input and output of a run of it alone.
 #[derive(Debug, Args)]
 pub struct WithIo<A: Args> {
-    #[command(flatten)]
-    pub io: IoArgs,
-
+    // The operation's own options first in its help (what it needs, such as --flat and
+    // --dark), then input and output, then the options every command shares.
     #[command(flatten)]
     pub op: A,
+
+    #[command(flatten)]
+    pub io: IoArgs,
 }
 
 #[derive(Debug, Args)]

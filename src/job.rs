@@ -94,6 +94,7 @@ impl Job {
                         carried: Vec::new(),
                     }
                 } else {
+                    refuse_foreign_extension(p)?;
                     Destination::File(p.clone())
                 };
                 Ok((d, self.force))
@@ -114,6 +115,26 @@ impl Job {
             }
         }
     }
+}
+
+/// The extensions of the files imfilter writes: TIFF (BigTIFF past 4 GiB). A name with
+/// another extension (`x.png`, `x.npy`) would get a TIFF under a name that promises something
+/// else, which the next program then misreads or refuses.
+const TIFF_EXTENSIONS: [&str; 4] = ["tif", "tiff", "btf", "tf8"];
+
+/// Refuses an output file name whose extension is not a TIFF one (no extension is fine).
+fn refuse_foreign_extension(path: &Path) -> Result<()> {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return Ok(());
+    };
+    if TIFF_EXTENSIONS.iter().any(|t| t.eq_ignore_ascii_case(ext)) {
+        return Ok(());
+    }
+    bail!(crate::cli::UsageError(format!(
+        "{}: imfilter writes TIFF only: name the output NAME.tif (or .tiff), a directory DIR/ \
+         for one TIFF per image, or - for a TIFF on stdout; .{ext} is not written",
+        path.display()
+    )))
 }
 
 /// A directory result replaces the directory a symbolic link points to, not the link.

@@ -31,6 +31,10 @@ fn main() -> ExitCode {
                 eprintln!("imfilter: error: {chain}");
                 return ExitCode::from(2);
             }
+            if let Some(usage) = e.downcast_ref::<imfilter::cli::UsageError>() {
+                eprintln!("imfilter: error: {usage}");
+                return ExitCode::from(2);
+            }
             // A reader that stops early (`imfilter … -o - | head -c 100`) is not an error.
             let broken_pipe = e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()

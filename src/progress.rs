@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -123,8 +123,17 @@ impl Progress {
 fn bar(label: &str, total: usize) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     let style = ProgressStyle::with_template(
-        "{prefix} {bar:40.cyan/blue} {pos}/{len} images [{elapsed_precise}, {per_sec}, ETA {eta}]",
+        "{prefix} {bar:40.cyan/blue} {pos}/{len} images [{elapsed_precise}, {rate}, ETA {eta}]",
     )
+    .map(|style| {
+        // indicatif's own {per_sec} prints "30.2731/s".
+        style.with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} images/s", state.per_sec());
+            },
+        )
+    })
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_prefix(label.to_string());

@@ -202,12 +202,28 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
                 out_format.height
             ),
         };
-        eprintln!(
-            "{name}: {} images, {from} -> {result}{passes}, {seconds:.2} s ({mpix:.0} Mpixel/s) \
-             -> {}",
-            stack.len(),
-            destination.display_path().display()
-        );
+        if job.progress == crate::progress::ProgressMode::Json {
+            // A program reading JSON lines gets the summary as one more object.
+            let summary = serde_json::json!({
+                "event": "summary",
+                "command": name,
+                "images": stack.len(),
+                "input": from.to_string(),
+                "output_format": to.to_string(),
+                "passes": passes.trim(),
+                "elapsed_s": (seconds * 1000.0).round() / 1000.0,
+                "mpixel_per_s": mpix.round(),
+                "output": destination.display_path().display().to_string(),
+            });
+            eprintln!("{summary}");
+        } else {
+            eprintln!(
+                "{name}: {} images, {from} -> {result}{passes}, {seconds:.2} s ({mpix:.0} \
+                 Mpixel/s) -> {}",
+                stack.len(),
+                destination.display_path().display()
+            );
+        }
     }
     Ok(())
 }

@@ -14,8 +14,9 @@ use crate::with_pixel_type;
 /// `imfilter median`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct MedianArgs {
-    /// Window width and height in pixels: odd, at least 3
-    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
+    /// Window width and height in pixels: odd, at least 3 (scipy's and MantidImaging's
+    /// --kernel-size)
+    #[arg(long, visible_alias = "kernel-size", value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
     pub size: usize,
 
     /// Border rule, as scipy.ndimage: reflect (d c b a | a b c d | d c b a), mirror
@@ -41,12 +42,14 @@ impl OpArgs for MedianArgs {
 /// `imfilter remove-outliers`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct OutlierArgs {
-    /// Median window width and height in pixels: odd, at least 3
-    #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
+    /// Median window width and height in pixels: odd, at least 3 (MantidImaging's
+    /// --kernel-size)
+    #[arg(long, visible_alias = "kernel-size", value_name = "K", allow_negative_numbers = true, value_parser = parse_window_size)]
     pub size: usize,
 
-    /// A pixel further than this from its local median is replaced by the median
-    #[arg(long, value_name = "T")]
+    /// A pixel further than this from its local median is replaced by the median (greater
+    /// than 0)
+    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = parse_threshold)]
     pub threshold: f64,
 
     /// Replace pixels brighter than the median by more than the threshold (default)
@@ -57,7 +60,7 @@ pub struct OutlierArgs {
     #[arg(long, group = "kind")]
     pub dark: bool,
 
-    /// Replace both
+    /// Replace both (instead of --bright --dark)
     #[arg(long, group = "kind")]
     pub both: bool,
 }
@@ -83,6 +86,20 @@ fn parse_window_size(s: &str) -> Result<usize, String> {
         Ok(k) if k >= 3 && k % 2 == 1 => Ok(k as usize),
         Ok(k) => Err(format!("{k}: {allowed}")),
         Err(_) => Err(format!("'{s}' is not a number: {allowed}")),
+    }
+}
+
+/// A distance from the median: positive (a negative one reads as "darker", which is --dark).
+fn parse_threshold(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && t > 0.0 => Ok(t),
+        Ok(t) if t.is_finite() => Err(format!(
+            "{t}: the threshold is a distance from the median and must be positive (for pixels \
+             darker than the median, use --dark)"
+        )),
+        _ => Err(format!(
+            "'{s}' is not a number: the threshold must be a positive number"
+        )),
     }
 }
 

@@ -236,7 +236,14 @@ impl Source {
             .take(ifd::SIGNATURE_LEN as u64)
             .read_to_end(&mut head)
             .context("<stdin>: cannot read")?;
-        ifd::check_signature(&head).map_err(|why| anyhow!("<stdin>: {why}"))?;
+        ifd::check_signature(&head).map_err(|why| match why {
+            // In a pipe, an empty stream almost always means the stage before failed.
+            ifd::IfdError::Empty => anyhow!(
+                "<stdin>: the input stream ended before a TIFF began (0 bytes): the command \
+                 before the pipe probably failed"
+            ),
+            why => anyhow!("<stdin>: {why}"),
+        })?;
         let mut file = tempfile::tempfile().context("<stdin>: cannot create a temporary file")?;
         file.write_all(&head)
             .and_then(|()| std::io::copy(&mut stdin, &mut file).map(drop))

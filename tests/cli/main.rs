@@ -5,6 +5,7 @@ mod background;
 mod chains;
 mod codec;
 mod errors;
+mod first_day;
 mod hostile;
 mod mask_nan;
 mod median;
