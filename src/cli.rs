@@ -137,6 +137,72 @@ fn teach(e: clap::Error, args: &[std::ffi::OsString]) -> clap::Error {
     taught
 }
 
+/// `--pages START:STOP[:STEP]`: which images of the input, as Python slices a list (a
+/// positive step; MantidImaging's loader's start, stop and increment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSlice {
+    pub start: Option<i64>,
+    pub stop: Option<i64>,
+    pub step: usize,
+}
+
+impl PageSlice {
+    pub fn parse(s: &str) -> Result<PageSlice, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let why = || {
+            format!(
+                "'{s}': expected START:STOP or START:STOP:STEP, whole numbers, each may be left \
+                 out (0:100, 10:, ::2, -50:)"
+            )
+        };
+        if !(2..=3).contains(&parts.len()) {
+            return Err(why());
+        }
+        let number = |p: &str| -> Result<Option<i64>, String> {
+            match p.trim() {
+                "" => Ok(None),
+                t => t.parse::<i64>().map(Some).map_err(|_| why()),
+            }
+        };
+        let step = match parts.get(2).map(|p| number(p)).transpose()?.flatten() {
+            None => 1,
+            Some(n) if n >= 1 => n as usize,
+            Some(n) => {
+                return Err(format!(
+                    "'{s}': the step is {n}; it must be at least 1 (images are taken in order)"
+                ));
+            }
+        };
+        Ok(PageSlice {
+            start: number(parts[0])?,
+            stop: number(parts[1])?,
+            step,
+        })
+    }
+
+    /// The indices it takes from `len` images: Python's `range(*slice.indices(len))`.
+    pub fn indices(&self, len: usize) -> Vec<usize> {
+        let len = len as i64;
+        let bound = |v: Option<i64>, default: i64| match v {
+            None => default,
+            Some(v) if v < 0 => (len + v).max(0),
+            Some(v) => v.min(len),
+        };
+        let (start, stop) = (bound(self.start, 0), bound(self.stop, len));
+        (start..stop.max(start))
+            .step_by(self.step)
+            .map(|i| i as usize)
+            .collect()
+    }
+}
+
+impl std::fmt::Display for PageSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let part = |v: Option<i64>| v.map_or(String::new(), |v| v.to_string());
+        write!(f, "{}:{}:{}", part(self.start), part(self.stop), self.step)
+    }
+}
+
 /// A command line that asks for something imfilter does not do, found after parsing (an
 /// output name it would not write, say): a usage error, exit 2, like clap's own.
 #[derive(Debug, thiserror::Error)]
@@ -401,9 +467,20 @@ pub fn parse_step(label: &str, words: &[String]) -> Result<Step, String> {
 /// Where the input is and where the result goes; the same for every filter.
 #[derive(Debug, Args)]
 pub struct IoArgs {
-    /// Input: a TIFF file (one or many pages) or a directory of TIFF files
-    #[arg(value_name = "INPUT")]
-    pub input: PathBuf,
+    /// Input: a TIFF file (one or many pages), a directory of TIFF files, or several files
+    /// (a shell glob such as proj_*.tif: one stack, in the order given)
+    #[arg(value_name = "INPUT", num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+
+    /// With several input files: order them naturally (proj_2 before proj_10), as a directory
+    /// is ordered, instead of as given (a shell sorts proj_10 before proj_2)
+    #[arg(long)]
+    pub natural_order: bool,
+
+    /// Only these images of the input: START:STOP[:STEP], Python's slice (0 is the first
+    /// image, STOP is not included, negative counts from the end): 0:100, 10:, ::2, -50:
+    #[arg(long, value_name = "START:STOP[:STEP]", allow_hyphen_values = true, value_parser = PageSlice::parse)]
+    pub pages: Option<PageSlice>,
 
     /// Output: FILE.tif for one multi-page TIFF, or DIR/ (or an existing directory) for one
     /// file per image [default: beside the input, NAME_<command>.tif or NAME_<command>/]

@@ -35,7 +35,13 @@ pub enum OutputChoice {
 
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// The input as named in messages, histories and default output names: the only one, or
+    /// the first of several.
     pub input: PathBuf,
+    /// Every input path, in the order the stack takes them.
+    pub inputs: Vec<PathBuf>,
+    /// `--pages`: which images of the input.
+    pub pages: Option<crate::cli::PageSlice>,
     pub output: OutputChoice,
     pub force: bool,
     pub imagej: bool,
@@ -52,8 +58,14 @@ impl Job {
             (Some(p), false) => OutputChoice::Path(p.clone()),
             (None, false) => OutputChoice::Beside,
         };
+        let mut inputs = io.input.clone();
+        if io.natural_order {
+            inputs.sort_by(|a, b| natord::compare(&a.to_string_lossy(), &b.to_string_lossy()));
+        }
         Job {
-            input: io.input.clone(),
+            input: inputs.first().cloned().unwrap_or_default(),
+            inputs,
+            pages: io.pages,
             output,
             force: io.force,
             imagej: io.imagej,
@@ -76,6 +88,11 @@ impl Job {
         output_dtype: DType,
     ) -> Result<(Destination, bool)> {
         match &self.output {
+            OutputChoice::InPlace if self.pages.is_some() => bail!(crate::cli::UsageError(
+                "--in-place cannot be combined with --pages: the input would lose the images \
+                 not selected; write the selection to a new file with -o"
+                    .into()
+            )),
             OutputChoice::InPlace => Ok((in_place(stack, output_dtype, self.force)?, true)),
             OutputChoice::Path(p) if p == Path::new(STDOUT) => {
                 refuse_unusable_stdout()?;
@@ -101,6 +118,11 @@ impl Job {
             }
             OutputChoice::Beside => {
                 let d = match stack.kind {
+                    StackKind::Files => bail!(crate::cli::UsageError(
+                        "several inputs need -o: a file NAME.tif, or a directory DIR/ for one \
+                         file per image"
+                            .into()
+                    )),
                     StackKind::Stdin => bail!(
                         "reading from stdin (-) needs -o: a file, a directory, or - for stdout"
                     ),
@@ -187,11 +209,18 @@ fn beside(input: &Path, command: &str) -> PathBuf {
 /// File names for one-file-per-image output: a directory of single-page files keeps its
 /// names (bytes, as they are); anything else gets `STEM_000000.tif`, … in page order.
 fn page_names(stack: &Stack) -> Vec<OsString> {
-    let files: Vec<&Path> = stack.files().collect();
-    if stack.kind == StackKind::Directory && files.len() == stack.len() {
-        return files
-            .iter()
-            .map(|f| f.file_name().unwrap_or_default().to_os_string())
+    // Images that are each a file of their own keep that file's name.
+    if matches!(stack.kind, StackKind::Directory | StackKind::Files)
+        && (0..stack.len()).all(|i| stack.page_is_whole_file(i))
+    {
+        return (0..stack.len())
+            .map(|i| {
+                stack
+                    .page_file(i)
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_os_string()
+            })
             .collect();
     }
     let base = stack.path.file_name().unwrap_or(OsStr::new("stack"));
@@ -212,6 +241,9 @@ fn in_place(stack: &Stack, output_dtype: DType, force: bool) -> Result<Destinati
     }
     match stack.kind {
         StackKind::Stdin => bail!("--in-place needs a file or directory input, not stdin"),
+        StackKind::Files => bail!(crate::cli::UsageError(
+            "--in-place takes one input (a file or a directory), not several".into()
+        )),
         StackKind::File => {
             // A link is followed: the file it names is what the user means to replace.
             let file = stack

@@ -88,7 +88,11 @@ pub struct Planned {
 /// once, the result written once. `name` is the command's (for the progress line, the summary
 /// and a default output name).
 pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
-    let stack = Stack::open(&job.input)?;
+    let mut stack = Stack::open_many(&job.inputs)?;
+    note_unnatural_order(job);
+    if let Some(pages) = &job.pages {
+        stack.select_pages(pages)?;
+    }
     let (ops, arguments): (Vec<_>, Vec<_>) = steps.into_iter().map(|p| (p.op, p.arguments)).unzip();
     let mut chain = Chain::new(ops, stack.format, name == "run")?;
     chain.check_sinograms(stack.len(), stack.format.width)?;
@@ -124,13 +128,21 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
             .iter()
             .zip(&arguments)
             .map(|(step, arguments)| {
-                history::entry(
+                let mut entry = history::entry(
                     step.name(),
                     step.parameters(),
                     arguments,
                     &job.input,
                     destination.display_path(),
-                )
+                );
+                // Which images of which files: what a later run needs to do the same.
+                if job.inputs.len() > 1 {
+                    entry["inputs"] = job.inputs.iter().map(|p| p.display().to_string()).collect();
+                }
+                if let Some(pages) = &job.pages {
+                    entry["pages"] = pages.to_string().into();
+                }
+                entry
             })
             .collect();
         let history = history::extended(&job.input, runs);
@@ -226,6 +238,25 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Several inputs are taken in the order given; a shell lists `proj_10.tif` before
+/// `proj_2.tif`, so say so (unless quiet) when that order is not the natural one.
+fn note_unnatural_order(job: &Job) {
+    let named = |p: &std::path::PathBuf| p.to_string_lossy().into_owned();
+    let misplaced = job
+        .inputs
+        .windows(2)
+        .find(|w| natord::compare(&named(&w[0]), &named(&w[1])) == std::cmp::Ordering::Greater);
+    if let (Some(pair), false) = (misplaced, job.quiet) {
+        eprintln!(
+            "imfilter: note: the {} inputs are taken in the order given, which is not their \
+             natural order ({} before {}); --natural-order sorts them",
+            job.inputs.len(),
+            pair[0].display(),
+            pair[1].display()
+        );
+    }
 }
 
 /// As many workers as `threads` whose buffers fit in the memory available (see `memory`),

@@ -48,6 +48,8 @@ pub enum StackKind {
     Directory,
     /// A TIFF read from standard input (`-`).
     Stdin,
+    /// Several paths given one by one (a shell glob): one stack, in the order given.
+    Files,
 }
 
 /// A page of the stack: which file, which page in it.
@@ -85,6 +87,63 @@ impl Stack {
             .map(|f| Source::open(f, keep))
             .collect::<Result<Vec<_>>>()?;
         Stack::from_sources(path, kind, sources)
+    }
+
+    /// Opens the input paths of a command: one ([`Stack::open`]), or several files and
+    /// directories as one stack in the order given.
+    pub fn open_many(paths: &[PathBuf]) -> Result<Stack> {
+        if let [one] = paths {
+            return Stack::open(one);
+        }
+        if paths.iter().any(|p| p == Path::new(source::STDIN)) {
+            bail!(crate::cli::UsageError(
+                "- (stdin) cannot be one of several inputs".into()
+            ));
+        }
+        // Several inputs are a shell glob's files. A directory among them, or files from
+        // several directories, is almost always a glob meant for another option that ran
+        // into the input (`--flat Flat_Before/*.tif Tomo/` gives --flat the first flat only):
+        // refused, rather than flats filtered as projections.
+        if let Some(dir) = paths.iter().find(|p| p.is_dir()) {
+            bail!(crate::cli::UsageError(format!(
+                "{}: a directory among several inputs; give one directory, or files. If files \
+                 before it are flats or darks (--flat Flat_Before/*.tif), give their directory \
+                 instead: --flat Flat_Before/",
+                dir.display()
+            )));
+        }
+        let parent = |p: &PathBuf| p.parent().map(Path::to_path_buf).unwrap_or_default();
+        if let Some(other) = paths.iter().find(|p| parent(p) != parent(&paths[0])) {
+            bail!(crate::cli::UsageError(format!(
+                "the inputs come from more than one directory ({} and {}): one stack's images \
+                 come from one place. If the first are flats or darks (--flat \
+                 Flat_Before/*.tif), give their directory instead: --flat Flat_Before/",
+                paths[0].display(),
+                other.display()
+            )));
+        }
+        let mut stack = Stack::open_pooled(paths)?;
+        stack.kind = StackKind::Files;
+        Ok(stack)
+    }
+
+    /// Keeps only the images `slice` selects, in its order (`--pages`).
+    pub fn select_pages(&mut self, slice: &crate::cli::PageSlice) -> Result<()> {
+        let keep = slice.indices(self.pages.len());
+        if keep.is_empty() {
+            bail!(crate::cli::UsageError(format!(
+                "--pages {slice} selects none of the {} images of {}",
+                self.pages.len(),
+                self.path.display()
+            )));
+        }
+        self.pages = keep.into_iter().map(|i| self.pages[i]).collect();
+        Ok(())
+    }
+
+    /// Whether image `index` is the one page of its file.
+    pub fn page_is_whole_file(&self, index: usize) -> bool {
+        self.sources[self.pages[index].source].pages.len() == 1
     }
 
     /// Opens several paths (files or directories) as one pooled stack, as for `--flat a b`.

@@ -231,3 +231,185 @@ fn an_empty_pipe_says_the_stage_before_probably_failed() {
     );
     assert!(!s.path("out.tif").exists());
 }
+
+/// `Tomo/proj_*.tif` as the shell lists it (proj_1, proj_10, proj_11, proj_12, proj_2, …).
+fn tomo_glob(s: &Scratch) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(s.path("sample/Tomo"))
+        .expect("Tomo")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        // As a shell's `*.tif` lists them: hidden files are not matched.
+        .filter(|n| n.ends_with(".tif") && !n.starts_with('.'))
+        .map(|n| format!("sample/Tomo/{n}"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Page `p` of a stack file, as another reader sees it.
+fn page(path: &std::path::Path, p: usize) -> Vec<u64> {
+    let image = crate::support::read_image(path);
+    let n = image.bits.len() / image.pages;
+    image.bits[p * n..(p + 1) * n].to_vec()
+}
+
+#[test]
+fn several_input_files_are_one_stack_in_the_order_given_or_natural_order() {
+    let s = Scratch::new();
+    let glob = tomo_glob(&s);
+    run(&s, &["median", "--size", "3"], "sample/Tomo/", "dir.tif");
+    // The shell's order, with a note that it is not the natural one.
+    assert_eq!(glob.len(), 12);
+    let out = s
+        .imfilter()
+        .args(["median", "--size", "3"])
+        .args(&glob)
+        .args(["-o", "given.tif"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("imfilter: note: the 12 inputs are taken in the order given, which is not their natural order (sample/Tomo/proj_12.tif before sample/Tomo/proj_2.tif); --natural-order sorts them"),
+        "{text}"
+    );
+    // proj_10.tif is the 10th image of the directory (natural order) and the 2nd given.
+    assert_eq!(page(&s.path("given.tif"), 1), page(&s.path("dir.tif"), 9));
+    s.imfilter()
+        .args(["median", "--size", "3", "--natural-order"])
+        .args(&glob)
+        .args(["-o", "natural.tif", "-q"])
+        .assert()
+        .success();
+    assert_identical(&s.path("natural.tif"), &s.path("dir.tif"), Nan::Bits);
+    // Several inputs have no single place beside them for the result.
+    let text = refused(
+        &s,
+        &[
+            &["median", "--size", "3"][..],
+            &glob[..2].iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    assert!(text.contains("several inputs need -o"), "{text}");
+}
+
+#[test]
+fn pages_selects_images_as_a_python_slice_and_is_recorded() {
+    let s = Scratch::new();
+    run(
+        &s,
+        &["median", "--size", "3"],
+        "sample/stack.tif",
+        "all.tif",
+    );
+    for (slice, expected) in [
+        ("2:8:2", vec![2, 4, 6]),
+        ("10:", vec![10, 11]),
+        ("-3:", vec![9, 10, 11]),
+        (":2", vec![0, 1]),
+        ("::5", vec![0, 5, 10]),
+        ("5:100", vec![5, 6, 7, 8, 9, 10, 11]),
+    ] {
+        run(
+            &s,
+            &["median", "--size", "3", "--pages", slice],
+            "sample/stack.tif",
+            "some.tif",
+        );
+        let got = crate::support::read_image(&s.path("some.tif"));
+        assert_eq!(got.pages, expected.len(), "--pages {slice}");
+        for (k, &p) in expected.iter().enumerate() {
+            assert_eq!(
+                page(&s.path("some.tif"), k),
+                page(&s.path("all.tif"), p),
+                "--pages {slice}: image {k} is page {p}"
+            );
+        }
+    }
+    let history: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.path("some.json")).expect("history sidecar"),
+    )
+    .expect("JSON");
+    let last = history["operation_history"]
+        .as_array()
+        .and_then(|runs| runs.last())
+        .expect("a run");
+    assert_eq!(last["pages"], "5:100:1");
+
+    for (slice, why) in [
+        ("5:5", "--pages 5:5:1 selects none of the 12 images"),
+        ("1:2:0", "it must be at least 1"),
+        ("a:b", "expected START:STOP or START:STOP:STEP"),
+    ] {
+        let text = refused(
+            &s,
+            &[
+                "median",
+                "--size",
+                "3",
+                "--pages",
+                slice,
+                "sample/stack.tif",
+                "-o",
+                "x.tif",
+            ],
+        );
+        assert!(text.contains(why), "--pages {slice}: {text}");
+        assert!(!s.path("x.tif").exists());
+    }
+    let text = refused(
+        &s,
+        &[
+            "median",
+            "--size",
+            "3",
+            "--pages",
+            "0:2",
+            "--in-place",
+            "sample/stack.tif",
+        ],
+    );
+    assert!(
+        text.contains("--in-place cannot be combined with --pages"),
+        "{text}"
+    );
+}
+
+/// `--flat Flat_Before/*.tif Tomo/` gives --flat the first flat only, and the other flats
+/// would become projections: refused, with the way to give several flats.
+#[test]
+fn a_flat_glob_running_into_the_input_is_refused_not_filtered_as_projections() {
+    let s = Scratch::new();
+    let mut flats: Vec<String> = std::fs::read_dir(s.path("sample/Flat_Before"))
+        .expect("dir")
+        .map(|e| {
+            format!(
+                "sample/Flat_Before/{}",
+                e.expect("entry").file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    flats.sort();
+    let flats: Vec<&str> = flats.iter().map(String::as_str).collect();
+    let mut into_dir = vec!["background-correct", "--flat"];
+    into_dir.extend(&flats);
+    into_dir.extend(["sample/Tomo", "-o", "out.tif"]);
+    let text = refused(&s, &into_dir);
+    assert!(
+        text.contains("sample/Tomo: a directory among several inputs")
+            && text.contains("--flat Flat_Before/"),
+        "{text}"
+    );
+    let glob = tomo_glob(&s);
+    let mut into_files = vec!["background-correct", "--flat"];
+    into_files.extend(&flats);
+    into_files.extend(glob.iter().map(String::as_str));
+    into_files.extend(["-o", "out.tif"]);
+    let text = refused(&s, &into_files);
+    assert!(
+        text.contains("the inputs come from more than one directory"),
+        "{text}"
+    );
+    assert!(!s.path("out.tif").exists());
+}
