@@ -520,4 +520,13 @@ pub struct InfoArgs {
     /// One JSON object on stdout, for programs
     #[arg(long)]
     pub json: bool,
+
+    /// The values too: min, max and mean of the finite values, and how many are NaN, +Inf,
+    /// -Inf and zero (one more read of every page, in parallel)
+    #[arg(long)]
+    pub stats: bool,
+
+    /// With --stats, each page's too
+    #[arg(long, requires = "stats")]
+    pub per_page: bool,
 }

@@ -45,7 +45,7 @@ fn run_command(cli: &Cli) -> Result<()> {
         return execute(vec![planned], name, &job_for(io));
     }
     match &cli.command {
-        Command::Info(args) => crate::info::print(&args.path, args.json),
+        Command::Info(args) => crate::info::print(&args.path, args.json, args.stats, args.per_page),
         Command::Run(args) => {
             let steps = match (&args.pipeline, &args.replay) {
                 (Some(file), _) => pipeline::from_toml(file)?,

@@ -413,3 +413,83 @@ fn a_flat_glob_running_into_the_input_is_refused_not_filtered_as_projections() {
     );
     assert!(!s.path("out.tif").exists());
 }
+
+/// `info` says what the file is in plain statements.
+#[test]
+fn info_states_the_layout_plainly() {
+    let s = Scratch::new();
+    let text = |path: &str| {
+        let out = s.imfilter().args(["info", path]).assert().success();
+        String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+    };
+    let file = text("sample/stack.tif");
+    assert!(
+        file.contains("pixels:      one contiguous array (mappable as a whole)"),
+        "{file}"
+    );
+    assert!(
+        file.contains("reading:     in place, without decoding"),
+        "{file}"
+    );
+    let dir = text("sample/Tomo");
+    assert!(
+        dir.contains("pixels:      stored page by page, not as one array"),
+        "{dir}"
+    );
+    assert!(!dir.contains("contiguous: "), "{dir}");
+}
+
+/// `info --stats` against the values as another reader (the tiff crate) reads them.
+#[test]
+fn info_stats_count_what_another_reader_sees() {
+    let s = Scratch::new();
+    s.copy_fixture("ops/dtypes/in_float32.tif", "floats.tif");
+    let out = s
+        .imfilter()
+        .args(["info", "--stats", "--per-page", "--json", "floats.tif"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let image = crate::support::read_image(&s.path("floats.tif"));
+    let n = image.values.len() / image.pages;
+    let expect = |values: &[f64], got: &serde_json::Value| {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let count = |f: &dyn Fn(f64) -> bool| values.iter().filter(|&&v| f(v)).count() as u64;
+        assert_eq!(got["nan"], count(&|v| v.is_nan()));
+        assert_eq!(got["plus_inf"], count(&|v| v == f64::INFINITY));
+        assert_eq!(got["minus_inf"], count(&|v| v == f64::NEG_INFINITY));
+        assert_eq!(got["zeros"], count(&|v| v == 0.0));
+        assert_eq!(got["finite"], finite.len() as u64);
+        let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // (serde_json's parser may be 1 ulp off on a float it printed: compared within 1e-15.)
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-15 * b.abs();
+        assert!(close(got["min"].as_f64().expect("min"), min), "{got}");
+        assert!(close(got["max"].as_f64().expect("max"), max), "{got}");
+        let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+        let reported = got["mean"].as_f64().expect("a mean");
+        assert!(
+            (reported - mean).abs() <= 1e-12 * mean.abs(),
+            "{reported} vs {mean}"
+        );
+    };
+    expect(&image.values, &info["stats"]);
+    assert_eq!(info["stats"]["nan"], 1, "the fixture holds a NaN");
+    let pages = info["pages_stats"].as_array().expect("per page");
+    assert_eq!(pages.len(), image.pages);
+    for (p, got) in pages.iter().enumerate() {
+        expect(&image.values[p * n..(p + 1) * n], got);
+    }
+    // The text form gives the same counts.
+    let out = s
+        .imfilter()
+        .args(["info", "--stats", "floats.tif"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("NaN 1, +Inf 1, -Inf 1, zeros 2"), "{text}");
+}

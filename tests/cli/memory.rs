@@ -195,7 +195,7 @@ fn the_flats_median_is_the_same_read_in_place_from_a_directory_or_decoded() {
         .output()
         .expect("info");
     assert!(
-        text(&in_place.stdout).contains("in place:    yes"),
+        text(&in_place.stdout).contains("reading:     in place, without decoding"),
         "the uncompressed flats must be read in place: {}",
         text(&in_place.stdout)
     );

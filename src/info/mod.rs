@@ -10,6 +10,8 @@ use crate::stack::ifd::ByteOrder;
 use crate::stack::list_tiffs;
 use crate::stack::source::{Keep, Source};
 
+mod stats;
+
 /// A summary of one or more files read as one stack.
 #[derive(Debug)]
 pub struct Info {
@@ -85,9 +87,13 @@ impl Info {
     }
 }
 
-/// Prints `info` for `path`, as text or as one JSON object.
-pub fn print(path: &Path, as_json: bool) -> Result<()> {
+/// Prints `info` for `path`, as text or as one JSON object; with `stats`, the values'
+/// statistics too (per page with `per_page`).
+pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<()> {
     let i = Info::of(path)?;
+    let stats = stats
+        .then(|| stats::of_stack(&crate::stack::Stack::open(path)?))
+        .transpose()?;
     let dtype = match &i.dtype {
         Ok(d) => d.clone(),
         Err(why) => format!("unsupported ({why})"),
@@ -108,10 +114,14 @@ pub fn print(path: &Path, as_json: bool) -> Result<()> {
             "contiguous": i.contiguous,
             "readable_in_place": i.readable_in_place,
             "bytes": i.bytes,
+            "stats": stats.as_ref().map(|(whole, _)| whole.to_json()),
+            "pages_stats": stats
+                .as_ref()
+                .filter(|_| per_page)
+                .map(|(_, pages)| pages.iter().map(|p| p.to_json()).collect::<Vec<_>>()),
         })
         .to_string()
     } else {
-        let yes = |b: bool| if b { "yes" } else { "no" };
         let mut lines = vec![format!("path:        {}", path.display())];
         if i.files > 1 {
             lines.push(format!("files:       {}", i.files));
@@ -132,16 +142,33 @@ pub fn print(path: &Path, as_json: bool) -> Result<()> {
                 "format:      {}",
                 if i.bigtiff { "BigTIFF" } else { "classic TIFF" }
             ),
+            // Plain statements of what the file is, not yes/no against a definition.
             format!(
-                "contiguous:  {} (pixel data is one mappable array)",
-                yes(i.contiguous)
+                "pixels:      {}",
+                if i.contiguous {
+                    "one contiguous array (mappable as a whole)"
+                } else {
+                    "stored page by page, not as one array"
+                }
             ),
             format!(
-                "in place:    {} (pages are read without decoding)",
-                yes(i.readable_in_place)
+                "reading:     {}",
+                if i.readable_in_place {
+                    "in place, without decoding"
+                } else {
+                    "decoded page by page (compressed, tiled, or another byte order)"
+                }
             ),
             format!("bytes:       {}", i.bytes),
         ]);
+        if let Some((whole, pages)) = &stats {
+            lines.push(format!("values:      {}", whole.line()));
+            if per_page {
+                for (p, page) in pages.iter().enumerate() {
+                    lines.push(format!("  page {p}: {}", page.line()));
+                }
+            }
+        }
         lines.join("\n")
     };
     writeln!(std::io::stdout().lock(), "{text}")?;
