@@ -42,6 +42,9 @@ pub struct Job {
     pub inputs: Vec<PathBuf>,
     /// `--pages`: which images of the input.
     pub pages: Option<crate::cli::PageSlice>,
+    /// The names of a directory result's files, when they are not the input's own (the
+    /// input is then an intermediate stack of a chain run in two parts).
+    pub page_names: Option<Vec<OsString>>,
     pub output: OutputChoice,
     pub force: bool,
     pub imagej: bool,
@@ -66,6 +69,7 @@ impl Job {
             input: inputs.first().cloned().unwrap_or_default(),
             inputs,
             pages: io.pages,
+            page_names: None,
             output,
             force: io.force,
             imagej: io.imagej,
@@ -107,7 +111,7 @@ impl Job {
                 let d = if as_dir {
                     Destination::Directory {
                         dir: resolved(p),
-                        names: page_names(stack),
+                        names: self.page_names.clone().unwrap_or_else(|| page_names(stack)),
                         carried: Vec::new(),
                     }
                 } else {
@@ -193,7 +197,7 @@ fn refuse_unusable_stdout() -> Result<()> {
 const NULL_DEVICE: u64 = (1 << 8) | 3;
 
 /// `stack.tif` → `stack_median.tif`; `Tomo/` → `Tomo_median`.
-fn beside(input: &Path, command: &str) -> PathBuf {
+pub(crate) fn beside(input: &Path, command: &str) -> PathBuf {
     let name = input.file_name().unwrap_or(OsStr::new("stack"));
     let suffix = format!("_{command}");
     let new_name = match names::tiff_extension(name) {
@@ -208,7 +212,7 @@ fn beside(input: &Path, command: &str) -> PathBuf {
 
 /// File names for one-file-per-image output: a directory of single-page files keeps its
 /// names (bytes, as they are); anything else gets `STEM_000000.tif`, … in page order.
-fn page_names(stack: &Stack) -> Vec<OsString> {
+pub(crate) fn page_names(stack: &Stack) -> Vec<OsString> {
     // Images that are each a file of their own keep that file's name.
     if matches!(stack.kind, StackKind::Directory | StackKind::Files)
         && (0..stack.len()).all(|i| stack.page_is_whole_file(i))

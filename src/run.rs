@@ -1,9 +1,9 @@
 //! The recipe every command follows: open → check → create output → filter in parallel →
 //! commit → report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::cli::{self, Cli, Command};
 use crate::engine;
@@ -84,18 +84,49 @@ pub struct Planned {
     pub arguments: Vec<String>,
 }
 
+/// What a result's history records: the input the user named, and the steps already run
+/// on it in an earlier part of the same chain (see [`Chain::pass_boundary`]).
+struct Provenance {
+    input: PathBuf,
+    earlier: Vec<serde_json::Value>,
+}
+
 /// Runs `steps` as one chain over the job's input, on the current rayon pool: the input read
 /// once, the result written once. `name` is the command's (for the progress line, the summary
 /// and a default output name).
 pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
-    let mut stack = Stack::open_many(&job.inputs)?;
     note_unnatural_order(job);
+    let provenance = Provenance {
+        input: job.input.clone(),
+        earlier: Vec::new(),
+    };
+    execute_part(steps, name, job, Some(provenance))
+}
+
+/// [`execute`] for one part of a chain; without `provenance`, no history is kept (an
+/// intermediate stack).
+fn execute_part(
+    steps: Vec<Planned>,
+    name: &str,
+    job: &Job,
+    provenance: Option<Provenance>,
+) -> Result<()> {
+    let mut stack = Stack::open_many(&job.inputs)?;
     if let Some(pages) = &job.pages {
         stack.select_pages(pages)?;
     }
     let (ops, arguments): (Vec<_>, Vec<_>) = steps.into_iter().map(|p| (p.op, p.arguments)).unzip();
     let mut chain = Chain::new(ops, stack.format, name == "run")?;
     chain.check_sinograms(stack.len(), stack.format.width)?;
+    if let Some(boundary) = chain.pass_boundary() {
+        let steps = chain
+            .into_steps()
+            .into_iter()
+            .zip(arguments)
+            .map(|(op, arguments)| Planned { op, arguments })
+            .collect();
+        return execute_in_two_parts(steps, boundary, name, job, provenance);
+    }
     let out_format = chain.output_format();
     let (destination, overwrite) = job.destination(&stack, name, out_format.dtype)?;
     let reference_files: Vec<std::path::PathBuf> = chain
@@ -122,7 +153,7 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
     };
     let mut output =
         PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
-    if destination.keeps_history() {
+    if let (true, Some(provenance)) = (destination.keeps_history(), &provenance) {
         let runs = chain
             .steps()
             .iter()
@@ -132,7 +163,7 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
                     step.name(),
                     step.parameters(),
                     arguments,
-                    &job.input,
+                    &provenance.input,
                     destination.display_path(),
                 );
                 // Which images of which files: what a later run needs to do the same.
@@ -144,8 +175,9 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
                 }
                 entry
             })
-            .collect();
-        let history = history::extended(&job.input, runs);
+            .collect::<Vec<_>>();
+        let runs = provenance.earlier.iter().cloned().chain(runs).collect();
+        let history = history::extended(&provenance.input, runs);
         output.prepare_history(&history, job.force, job.durability)?;
     }
     // Steps that need a statistic of the whole stack get it first: one more read each.
@@ -238,6 +270,113 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A chain with a step after a sinogram step that cannot join the sinogram pass (a median, a
+/// crop, ...): the steps before it run into an intermediate uncompressed stack beside the
+/// output (hidden, removed however the run ends), and the rest from it into the output. The
+/// result and its history are those of the whole chain.
+fn execute_in_two_parts(
+    mut steps: Vec<Planned>,
+    boundary: usize,
+    name: &str,
+    job: &Job,
+    provenance: Option<Provenance>,
+) -> Result<()> {
+    let tail = steps.split_off(boundary);
+    // Flats and darks of a later step follow the reshaping steps of their own part only.
+    let reshaped = steps.iter().any(|s| s.op.reshapes());
+    if let Some(step) = tail
+        .iter()
+        .find(|s| !s.op.references().is_empty())
+        .filter(|_| reshaped)
+    {
+        bail!(ChainError(format!(
+            "{} after a sinogram step and a median, crop or similar step cannot follow the \
+             crop, rotate, flip or rebin before them: put {} before the sinogram step",
+            step.op.name(),
+            step.op.name()
+        )));
+    }
+    // The second part reads the intermediate stack: what the output is called, and its files'
+    // names, come from the input the user gave.
+    let output = match &job.output {
+        job::OutputChoice::InPlace => bail!(ChainError(format!(
+            "--in-place: {} after a sinogram step runs in a second part over an intermediate \
+             stack; write the result with -o, then replace the input",
+            tail[0].op.name()
+        ))),
+        job::OutputChoice::Beside => {
+            let path = job::beside(&job.input, name);
+            match job.input.is_dir() {
+                true => PathBuf::from(format!("{}/", path.display())),
+                false => path,
+            }
+        }
+        job::OutputChoice::Path(p) => p.clone(),
+    };
+    let mut original = Stack::open_many(&job.inputs)?;
+    if let Some(pages) = &job.pages {
+        original.select_pages(pages)?;
+    }
+    let names = job::page_names(&original);
+    drop(original);
+    let dir = scratch_dir(job);
+    let scratch = tempfile::Builder::new()
+        .prefix(".imfilter-part-")
+        .suffix(".tif")
+        .tempfile_in(&dir)
+        .with_context(|| format!("{}: cannot create an intermediate stack", dir.display()))?
+        .into_temp_path();
+    let provenance = provenance.map(|p| {
+        let mut earlier = p.earlier;
+        earlier.extend(steps.iter().map(|s| {
+            history::entry(
+                s.op.name(),
+                s.op.parameters(),
+                &s.arguments,
+                &p.input,
+                &scratch,
+            )
+        }));
+        Provenance {
+            input: p.input,
+            earlier,
+        }
+    });
+    let first = Job {
+        output: job::OutputChoice::Path(scratch.to_path_buf()),
+        force: true,
+        imagej: false,
+        compression: crate::stack::write::Compression::None,
+        durability: crate::output::Durability::NoWait,
+        quiet: true,
+        ..job.clone()
+    };
+    execute_part(steps, name, &first, None)?;
+    let second = Job {
+        input: scratch.to_path_buf(),
+        inputs: vec![scratch.to_path_buf()],
+        pages: None,
+        output: job::OutputChoice::Path(output),
+        page_names: Some(names),
+        ..job.clone()
+    };
+    execute_part(tail, name, &second, provenance)
+}
+
+/// Where an intermediate stack goes: beside the output (the same file system, whose free
+/// space the output needs anyway), else in the current directory.
+fn scratch_dir(job: &Job) -> PathBuf {
+    let beside = match &job.output {
+        job::OutputChoice::Path(p) if p != Path::new(job::STDOUT) => {
+            p.parent().map(Path::to_path_buf)
+        }
+        _ => job.input.parent().map(Path::to_path_buf),
+    };
+    beside
+        .filter(|d| !d.as_os_str().is_empty() && d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Several inputs are taken in the order given; a shell lists `proj_10.tif` before

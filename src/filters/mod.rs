@@ -303,9 +303,12 @@ impl Chain {
             }
             formats.push(next);
         }
-        let chain = Chain { steps, formats };
-        chain.check_sinogram_pass()?;
-        Ok(chain)
+        Ok(Chain { steps, formats })
+    }
+
+    /// The steps, for a chain that is run in parts (see [`Chain::pass_boundary`]).
+    pub fn into_steps(self) -> Vec<Box<dyn Op>> {
+        self.steps
     }
 
     /// The first sinogram step, if any (see [`Op::sinogram`]).
@@ -338,33 +341,19 @@ impl Chain {
         Ok(())
     }
 
-    /// After a sinogram step, the result is cleaned in place a band of rows at a time: a
-    /// later step must work on sinograms too, or pixel by pixel from float32 to float32.
-    /// Anything else would need the stack written out and read again, image by image.
-    fn check_sinogram_pass(&self) -> Result<()> {
-        let Some(first) = self.first_sinogram_step() else {
-            return Ok(());
-        };
-        let sinogram_name = self.steps[first].name();
-        for k in first + 1..self.steps.len() {
+    /// After a sinogram step, the result is cleaned in place a band of rows at a time, so a
+    /// later step must work on sinograms too, or pixel by pixel from float32 to float32
+    /// without a survey. The first step after a sinogram step that does not, if any: the
+    /// chain is then run in two parts, the steps before it into an intermediate stack first.
+    pub fn pass_boundary(&self) -> Option<usize> {
+        let first = self.first_sinogram_step()?;
+        (first + 1..self.steps.len()).find(|&k| {
             let step = &self.steps[k];
             let keeps_float32 =
                 self.formats[k].dtype == DType::F32 && self.formats[k + 1].dtype == DType::F32;
-            let fits = step.sinogram().is_some()
-                || (step.pointwise() && keeps_float32 && !step.needs_survey());
-            if !fits {
-                bail!(ChainError(format!(
-                    "--step {} ({}) cannot follow a sinogram step ({sinogram_name}) in one run: \
-                     after it only sinogram steps and pixel-by-pixel steps that keep float32 \
-                     (minus-log, clip, arithmetic, circular-mask, ...) can run; put {} \
-                     before {sinogram_name}, or run it on this result",
-                    k + 1,
-                    step.name(),
-                    step.name()
-                )));
-            }
-        }
-        Ok(())
+            step.sinogram().is_none()
+                && !(step.pointwise() && keeps_float32 && !step.needs_survey())
+        })
     }
 
     pub fn steps(&self) -> &[Box<dyn Op>] {

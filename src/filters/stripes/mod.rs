@@ -63,9 +63,10 @@ impl Method {
 const HELP: &str = "\
 Each sinogram (row y of every image) is cleaned as algotom's function of the same method
 does it; docs/stripes.md gives the maths. Sinograms cross the images, so this step has a
-pass of its own over the result, a band of rows at a time, after the steps before it: the
-summary line says so. Steps after it must be pixel by pixel and keep float32 (minus-log,
-clip, arithmetic, ...).
+pass of its own over the result, a band of rows at a time, after the steps before it (or
+straight from the input when they work pixel by pixel): the summary line says so. Steps
+after it that work pixel by pixel in float32 (minus-log, clip, ...) join that pass; others
+(a median, a crop) run in a second part, from an intermediate stack beside the output.
 
 Parameters and defaults (algotom's):
   sorting    --size 21 --dim 1
