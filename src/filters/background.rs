@@ -61,6 +61,22 @@ impl Reference {
     }
 }
 
+/// Each set (before, after) combined per pixel, then the sets' mean in float32, as numpy's
+/// `(a + b) / 2.0` on float32 images.
+fn combine_sets(sets: &[Stack], average: Average, what: &str) -> Result<Reference> {
+    let mut combined = sets
+        .iter()
+        .map(|stack| Reference::combine_images(stack, average, what))
+        .collect::<Result<Vec<_>>>()?;
+    let mut first = combined.remove(0);
+    if let Some(second) = combined.first() {
+        for (a, &b) in first.pixels.iter_mut().zip(&second.pixels) {
+            *a = (*a + b) / 2.0;
+        }
+    }
+    Ok(first)
+}
+
 /// A vector of `len` copies of `value`, its memory reserved with `try_reserve_exact`: not
 /// getting it is an error naming the stack, not an abort.
 fn try_filled<V: Clone>(len: usize, value: V, stack: &Stack, what: &str) -> Result<Vec<V>> {
@@ -268,13 +284,34 @@ fn median_of_column(column: &mut [i64]) -> f64 {
 /// `imfilter background-correct`'s arguments (its subcommand and `run --step`).
 #[derive(Debug, clap::Args)]
 pub struct BackgroundArgs {
-    /// Flat (open-beam) images: files or directories; repeat to pool several
-    #[arg(long, required = true, value_name = "PATH")]
+    /// Flat (open-beam) images (taken before the scan, when there are two sets): files or
+    /// directories; repeat to pool several
+    #[arg(
+        long,
+        visible_alias = "flat-before",
+        value_name = "PATH",
+        required_unless_present = "flat_after"
+    )]
     pub flat: Vec<PathBuf>,
 
-    /// Dark images: files or directories; repeat to pool several [default: a dark of zero]
-    #[arg(long, value_name = "PATH")]
+    /// Dark images (taken before the scan, when there are two sets): files or directories;
+    /// repeat to pool several [default: a dark of zero]
+    #[arg(long, visible_alias = "dark-before", value_name = "PATH")]
     pub dark: Vec<PathBuf>,
+
+    /// Flat images taken after the scan
+    #[arg(long, value_name = "PATH")]
+    pub flat_after: Vec<PathBuf>,
+
+    /// Dark images taken after the scan
+    #[arg(long, value_name = "PATH")]
+    pub dark_after: Vec<PathBuf>,
+
+    /// Which flats and darks correct the scan, as MantidImaging's flat-fielding: before, after,
+    /// or both (the mean of the two sets' averages) [default: the sets given; both when both
+    /// are]
+    #[arg(long, value_enum)]
+    pub flat_mode: Option<FlatMode>,
 
     /// How pooled flats and darks are combined per pixel
     #[arg(long, value_enum, default_value_t = Average::Mean)]
@@ -285,19 +322,86 @@ pub struct BackgroundArgs {
     pub cutoff: Option<f32>,
 }
 
+/// Which set of flats (and darks) corrects the scan: MantidImaging's "Only Before", "Only
+/// After" and "Both, concatenated".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlatMode {
+    /// The flats and darks taken before the scan (--flat, --dark)
+    Before,
+    /// The flats and darks taken after it (--flat-after, --dark-after)
+    After,
+    /// Both: each set averaged, then the two averages' mean
+    Both,
+}
+
 impl OpArgs for BackgroundArgs {
     fn build(&self) -> Result<Box<dyn Op>> {
-        let flats = Stack::open_pooled(&self.flat)?;
-        let darks = if self.dark.is_empty() {
-            None
-        } else {
-            Some(Stack::open_pooled(&self.dark)?)
+        let (before, after) = (!self.flat.is_empty(), !self.flat_after.is_empty());
+        let mode = self.flat_mode.unwrap_or(match (before, after) {
+            (true, true) => FlatMode::Both,
+            (false, true) => FlatMode::After,
+            _ => FlatMode::Before,
+        });
+        let usage = |why: String| anyhow::Error::new(super::ChainError(why));
+        let name = |m: FlatMode| format!("{m:?}").to_lowercase();
+        // Every set the mode needs is given. Sets given for another mode are left unused, as
+        // in MantidImaging, but darks from the other side only are not taken for none.
+        let needs = |flag: &str, given: bool| -> Result<()> {
+            if given {
+                Ok(())
+            } else {
+                Err(usage(format!("--flat-mode {} needs {flag}", name(mode))))
+            }
         };
-        Ok(Box::new(BackgroundCorrect::new(
-            (flats, self.average),
-            darks.map(|d| (d, self.average)),
-            self.cutoff,
-        )?))
+        let (dark_before, dark_after) = (!self.dark.is_empty(), !self.dark_after.is_empty());
+        let (flats, darks): (Vec<&Vec<PathBuf>>, Vec<&Vec<PathBuf>>) = match mode {
+            FlatMode::Before => {
+                needs("--flat", before)?;
+                if dark_after && !dark_before {
+                    needs("--dark (the darks given are from after the scan)", false)?;
+                }
+                (vec![&self.flat], vec![&self.dark])
+            }
+            FlatMode::After => {
+                needs("--flat-after", after)?;
+                if dark_before && !dark_after {
+                    needs(
+                        "--dark-after (the darks given are from before the scan)",
+                        false,
+                    )?;
+                }
+                (vec![&self.flat_after], vec![&self.dark_after])
+            }
+            FlatMode::Both => {
+                needs("--flat", before)?;
+                needs("--flat-after", after)?;
+                if dark_before != dark_after {
+                    return Err(usage(
+                        "--flat-mode both needs darks from both sides (--dark and --dark-after) \
+                         or none"
+                            .into(),
+                    ));
+                }
+                (
+                    vec![&self.flat, &self.flat_after],
+                    vec![&self.dark, &self.dark_after],
+                )
+            }
+        };
+        let open = |sets: Vec<&Vec<PathBuf>>| -> Result<Vec<Stack>> {
+            sets.into_iter()
+                .filter(|paths| !paths.is_empty())
+                .map(|paths| Stack::open_pooled(paths))
+                .collect()
+        };
+        let (flats, darks) = (open(flats)?, open(darks)?);
+        let darks = (!darks.is_empty()).then_some((darks, self.average));
+        let mut corrector =
+            BackgroundCorrect::with_sets((flats, self.average), darks, self.cutoff)?;
+        if self.flat_mode.is_some() || after {
+            corrector.parameters["flat_mode"] = serde_json::json!(name(mode));
+        }
+        Ok(Box::new(corrector))
     }
 }
 
@@ -326,29 +430,54 @@ impl BackgroundCorrect {
         dark: Option<(Stack, Average)>,
         cutoff: Option<f32>,
     ) -> Result<Self> {
+        Self::with_sets(
+            (vec![flat.0], flat.1),
+            dark.map(|(d, a)| (vec![d], a)),
+            cutoff,
+        )
+    }
+
+    /// As [`BackgroundCorrect::new`], with one or two sets of flats (and of darks): taken
+    /// before and after the scan, each set combined per pixel, then the two combined images'
+    /// mean in float32 (MantidImaging's "Both, concatenated").
+    pub fn with_sets(
+        flat: (Vec<Stack>, Average),
+        dark: Option<(Vec<Stack>, Average)>,
+        cutoff: Option<f32>,
+    ) -> Result<Self> {
         let shape = |s: &Stack| (s.format.width, s.format.height);
-        let mut described = vec![("flat", flat.0.path.clone(), shape(&flat.0))];
-        if let Some((d, _)) = &dark
-            && shape(d) != shape(&flat.0)
+        let first = flat
+            .0
+            .first()
+            .ok_or_else(|| anyhow!("no flat images given"))?;
+        let mut described = Vec::new();
+        for (what, stack) in flat
+            .0
+            .iter()
+            .map(|s| ("flat", s))
+            .chain(dark.iter().flat_map(|(d, _)| d.iter().map(|s| ("dark", s))))
         {
-            bail!(
-                "{}: dark images are {}x{}, but the flat images are {}x{}",
-                d.path.display(),
-                d.format.width,
-                d.format.height,
-                flat.0.format.width,
-                flat.0.format.height
-            );
+            if shape(stack) != shape(first) {
+                bail!(
+                    "{}: {what} images are {}x{}, but the flat images are {}x{}",
+                    stack.path.display(),
+                    stack.format.width,
+                    stack.format.height,
+                    first.format.width,
+                    first.format.height
+                );
+            }
+            described.push((what, stack.path.clone(), shape(stack)));
         }
         // Flats and darks are averaged side by side when averaging is by mean, which holds one
         // page at a time; a median may hold up to its band budget, so medians are done one
         // after the other and the budget is not held twice.
         let both_mean =
             flat.1 == Average::Mean && dark.as_ref().is_none_or(|(_, a)| *a == Average::Mean);
-        let combine_flat = || Reference::combine_images(&flat.0, flat.1, "flats");
+        let combine_flat = || combine_sets(&flat.0, flat.1, "flats");
         let combine_dark = || {
             dark.as_ref()
-                .map(|(stack, average)| Reference::combine_images(stack, *average, "darks"))
+                .map(|(stacks, average)| combine_sets(stacks, *average, "darks"))
         };
         let (f, d) = if both_mean {
             rayon::join(combine_flat, combine_dark)
@@ -356,16 +485,13 @@ impl BackgroundCorrect {
             (combine_flat(), combine_dark())
         };
         let f = f?;
-        if let Some((stack, _)) = &dark {
-            described.push(("dark", stack.path.clone(), shape(stack)));
-        }
         let d = match d.transpose()? {
             Some(d) => d.pixels,
-            None => try_filled(f.pixels.len(), 0.0, &flat.0, "flats")?,
+            None => try_filled(f.pixels.len(), 0.0, first, "flats")?,
         };
-        let files = |s: &Stack| {
-            s.files()
-                .map(|p| p.display().to_string())
+        let files = |sets: &[Stack]| {
+            sets.iter()
+                .flat_map(|s| s.files().map(|p| p.display().to_string()))
                 .collect::<Vec<_>>()
         };
         let mut corrector = Self::from_images(f, d, cutoff);
@@ -376,8 +502,10 @@ impl BackgroundCorrect {
             "average": format!("{:?}", flat.1).to_lowercase(),
             "cutoff": cutoff,
         });
-        corrector.references = std::iter::once(flat.0)
-            .chain(dark.map(|(s, _)| s))
+        corrector.references = flat
+            .0
+            .into_iter()
+            .chain(dark.into_iter().flat_map(|(s, _)| s))
             .collect();
         Ok(corrector)
     }

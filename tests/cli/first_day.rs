@@ -493,3 +493,81 @@ fn info_stats_count_what_another_reader_sees() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("NaN 1, +Inf 1, -Inf 1, zeros 2"), "{text}");
 }
+
+/// Flats and darks before and after the scan, `--flat-mode`, against MantidImaging's
+/// flat-fielding (golden files made by fixtures/flat_modes/make_flat_mode_fixtures.py).
+#[test]
+fn flats_before_after_or_both_equal_mantidimagings_flat_fielding() {
+    let s = Scratch::new();
+    for dir in ["Flat_After", "Dark_After"] {
+        let from = crate::support::fixtures().join("flat_modes").join(dir);
+        crate::support::copy_tree(&from, &s.path(dir));
+    }
+    let all = [
+        "--flat-before",
+        "sample/Flat_Before",
+        "--dark-before",
+        "sample/Dark_Before",
+        "--flat-after",
+        "Flat_After",
+        "--dark-after",
+        "Dark_After",
+    ];
+    for mode in ["before", "after", "both"] {
+        let out = format!("{mode}.tif");
+        let mut args = vec!["background-correct", "--flat-mode", mode];
+        args.extend(all);
+        run(&s, &args, "sample/stack.tif", &out);
+        let golden = crate::support::fixtures().join(format!("flat_modes/fm_{mode}.tif"));
+        assert_identical(&s.path(&out), &golden, Nan::Bits);
+    }
+    // Without --flat-mode, the sets given say which: both sets give "both".
+    let mut args = vec!["background-correct"];
+    args.extend(all);
+    run(&s, &args, "sample/stack.tif", "inferred.tif");
+    assert_identical(&s.path("inferred.tif"), &s.path("both.tif"), Nan::Bits);
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("inferred.json")).expect("sidecar"))
+            .expect("JSON");
+    assert_eq!(
+        history["operation_history"][0]["parameters"]["flat_mode"],
+        "both"
+    );
+    // Darks from the other side only are not taken for no darks.
+    let text = refused(
+        &s,
+        &[
+            "background-correct",
+            "--flat-after",
+            "Flat_After",
+            "--dark",
+            "sample/Dark_Before",
+            "sample/stack.tif",
+            "-o",
+            "x.tif",
+        ],
+    );
+    assert!(
+        text.contains(
+            "--flat-mode after needs --dark-after (the darks given are from before the scan)"
+        ),
+        "{text}"
+    );
+    let text = refused(
+        &s,
+        &[
+            "background-correct",
+            "--flat-mode",
+            "both",
+            "--flat",
+            "sample/Flat_Before",
+            "sample/stack.tif",
+            "-o",
+            "x.tif",
+        ],
+    );
+    assert!(
+        text.contains("--flat-mode both needs --flat-after"),
+        "{text}"
+    );
+}
