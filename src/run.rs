@@ -117,6 +117,7 @@ fn execute_part(
     }
     let (ops, arguments): (Vec<_>, Vec<_>) = steps.into_iter().map(|p| (p.op, p.arguments)).unzip();
     let mut chain = Chain::new(ops, stack.format, name == "run")?;
+    chain.set_stack_images(stack.len())?;
     chain.check_sinograms(stack.len(), stack.format.width)?;
     if let Some(boundary) = chain.pass_boundary() {
         let steps = chain

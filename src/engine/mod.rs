@@ -34,8 +34,8 @@ pub fn run_chain(
     with_pixel_type!(from.dtype, I => {
         with_pixel_type!(to.dtype, O => {
             let pages = output.pages_mut::<O>(to.pixels());
-            let carry = |buffers: &mut [ImageBuffer; 2], at: usize, i: &[I], o: &mut [O]| {
-                chain.apply(at, Pixels::new(from, i), PixelsMut::new(to, o), buffers)
+            let carry = |buffers: &mut [ImageBuffer; 2], index: usize, at: usize, i: &[I], o: &mut [O]| {
+                chain.apply(index, at, Pixels::new(from, i), PixelsMut::new(to, o), buffers)
             };
             if chain.pointwise() {
                 run_pointwise_with::<I, O, _, _>(input, pages, Default::default, carry, progress)
@@ -44,7 +44,7 @@ pub fn run_chain(
                     input,
                     pages,
                     Default::default,
-                    |buffers, i, o| carry(buffers, 0, i, o),
+                    |buffers, index, i, o| carry(buffers, index, 0, i, o),
                     progress,
                 )
             }
@@ -70,7 +70,7 @@ pub fn survey(
                 |(scratch, buffers), index| {
                     check_stops()?;
                     let page = input.page::<I>(index, scratch)?;
-                    let found = chain.survey(k, Pixels::new(from, &page), buffers)?;
+                    let found = chain.survey(k, index, Pixels::new(from, &page), buffers)?;
                     progress.tick();
                     Ok(found)
                 },
@@ -97,7 +97,7 @@ where
         input,
         outputs,
         || (),
-        |(), i, o| {
+        |(), _, i, o| {
             kernel(i, o);
             Ok(())
         },
@@ -105,7 +105,8 @@ where
     )
 }
 
-/// As [`run_pages`], with per-worker state `S` made by `init` (scratch buffers).
+/// As [`run_pages`], with per-worker state `S` made by `init` (scratch buffers); the kernel
+/// is also told the image's index.
 pub fn run_pages_with<I, O, S, K>(
     input: &Stack,
     outputs: Vec<OutputPage<'_, O>>,
@@ -116,7 +117,7 @@ pub fn run_pages_with<I, O, S, K>(
 where
     I: Pixel,
     O: Pixel,
-    K: Fn(&mut S, &[I], &mut [O]) -> Result<()> + Sync,
+    K: Fn(&mut S, usize, &[I], &mut [O]) -> Result<()> + Sync,
 {
     assert_one_output_per_page(input, outputs.len());
     outputs.into_par_iter().enumerate().try_for_each_init(
@@ -125,7 +126,7 @@ where
             check_stops()?;
             let page = input.page::<I>(index, scratch)?;
             let mut out = out.open()?;
-            kernel(state, &page, &mut out)?;
+            kernel(state, index, &page, &mut out)?;
             out.close()?;
             progress.tick();
             Ok(())
@@ -138,7 +139,7 @@ where
 /// workers a few at a time and are walked band by band, so each band of the shared state is
 /// read from memory once for the group rather than once per image: that state is as large as
 /// two float32 images and does not stay in cache from one image to the next. `kernel(state,
-/// at, band of input, band of output)` gets the band's first pixel index `at`.
+/// image index, at, band of input, band of output)` gets the band's first pixel index `at`.
 pub fn run_pointwise_with<I, O, S, K>(
     input: &Stack,
     outputs: Vec<OutputPage<'_, O>>,
@@ -149,7 +150,7 @@ pub fn run_pointwise_with<I, O, S, K>(
 where
     I: Pixel,
     O: Pixel,
-    K: Fn(&mut S, usize, &[I], &mut [O]) -> Result<()> + Sync,
+    K: Fn(&mut S, usize, usize, &[I], &mut [O]) -> Result<()> + Sync,
 {
     /// Pixels per band: the band's shared state (8 bytes a pixel) stays in L2.
     const BAND: usize = 1 << 14;
@@ -175,6 +176,7 @@ where
                     .zip(scratch.iter_mut())
                     .map(|((index, _), scratch)| input.page::<I>(*index, scratch))
                     .collect::<Result<Vec<_>>>()?;
+                let indices: Vec<usize> = members.iter().map(|(index, _)| *index).collect();
                 let mut outs = members
                     .into_iter()
                     .map(|(_, out)| out.open())
@@ -182,8 +184,8 @@ where
                 let len = pages.first().map_or(0, |p| p.len());
                 for at in (0..len).step_by(BAND) {
                     let end = (at + BAND).min(len);
-                    for (page, out) in pages.iter().zip(outs.iter_mut()) {
-                        kernel(state, at, &page[at..end], &mut out[at..end])?;
+                    for ((page, out), &index) in pages.iter().zip(outs.iter_mut()).zip(&indices) {
+                        kernel(state, index, at, &page[at..end], &mut out[at..end])?;
                     }
                 }
                 for out in outs {

@@ -60,6 +60,7 @@ pub fn run_sinograms(
             let row = &sources[p][y * width..(y + 1) * width];
             let row_in = PageFormat { height: 1, ..from };
             chain.apply(
+                p,
                 y * width,
                 Pixels::new(row_in, row),
                 PixelsMut::new(row_format, dst),
@@ -216,8 +217,8 @@ impl Band {
             match &mut self.workers[j] {
                 Some(worker) => worker.apply(sinogram),
                 None => {
-                    for line in sinogram.chunks_exact_mut(width) {
-                        chain.apply_to_row(first + j, y * width, line, &mut self.row);
+                    for (p, line) in sinogram.chunks_exact_mut(width).enumerate() {
+                        chain.apply_to_row(first + j, p, y * width, line, &mut self.row);
                         line.copy_from_slice(&self.row);
                     }
                 }

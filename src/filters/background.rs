@@ -332,6 +332,9 @@ pub enum FlatMode {
     After,
     /// Both: each set averaged, then the two averages' mean
     Both,
+    /// For image i of n, the flat (and dark) interpolated linearly between the before set's
+    /// and the after set's, by i / (n - 1): for a beam that drifts during the scan
+    Interpolated,
 }
 
 impl OpArgs for BackgroundArgs {
@@ -372,15 +375,15 @@ impl OpArgs for BackgroundArgs {
                 }
                 (vec![&self.flat_after], vec![&self.dark_after])
             }
-            FlatMode::Both => {
+            FlatMode::Both | FlatMode::Interpolated => {
                 needs("--flat", before)?;
                 needs("--flat-after", after)?;
                 if dark_before != dark_after {
-                    return Err(usage(
-                        "--flat-mode both needs darks from both sides (--dark and --dark-after) \
-                         or none"
-                            .into(),
-                    ));
+                    return Err(usage(format!(
+                        "--flat-mode {} needs darks from both sides (--dark and --dark-after) \
+                         or none",
+                        name(mode)
+                    )));
                 }
                 (
                     vec![&self.flat, &self.flat_after],
@@ -394,10 +397,26 @@ impl OpArgs for BackgroundArgs {
                 .map(|paths| Stack::open_pooled(paths))
                 .collect()
         };
-        let (flats, darks) = (open(flats)?, open(darks)?);
+        let (mut flats, mut darks) = (open(flats)?, open(darks)?);
+        // Interpolated: the before set here, the after set as the other end.
+        let ends = if mode == FlatMode::Interpolated {
+            let flat_after = flats.split_off(1);
+            let dark_after = darks.split_off(darks.len().min(1));
+            let dark_after = (!dark_after.is_empty()).then_some((dark_after, self.average));
+            Some(BackgroundCorrect::with_sets(
+                (flat_after, self.average),
+                dark_after,
+                self.cutoff,
+            )?)
+        } else {
+            None
+        };
         let darks = (!darks.is_empty()).then_some((darks, self.average));
         let mut corrector =
             BackgroundCorrect::with_sets((flats, self.average), darks, self.cutoff)?;
+        if let Some(after) = ends {
+            corrector.interpolate_towards(after)?;
+        }
         if self.flat_mode.is_some() || after {
             corrector.parameters["flat_mode"] = serde_json::json!(name(mode));
         }
@@ -420,6 +439,10 @@ pub struct BackgroundCorrect {
     described: Vec<(&'static str, PathBuf, (usize, usize))>,
     /// The reshaping steps before this one in a chain, applied to flat and dark too.
     followed: Vec<&'static str>,
+    /// `--flat-mode interpolated`: the flat and dark taken after the scan (`flat` and `dark`
+    /// being the ones before), and how many images the stack has.
+    after: Option<(Vec<f32>, Vec<f32>)>,
+    images: usize,
     parameters: serde_json::Value,
 }
 
@@ -521,10 +544,70 @@ impl BackgroundCorrect {
             references: Vec::new(),
             described: Vec::new(),
             followed: Vec::new(),
+            after: None,
+            images: 0,
             parameters: serde_json::Value::Null,
         };
         corrector.denominator = corrector.denominator_of(&corrector.flat);
         corrector
+    }
+
+    /// Makes this correction (of the flats and darks taken before the scan) interpolate, image
+    /// by image, towards `after` (those taken after it).
+    fn interpolate_towards(&mut self, after: BackgroundCorrect) -> Result<()> {
+        if after.shape != self.shape {
+            let (_, path, (w, h)) = &after.described[0];
+            bail!(
+                "{}: flat images are {w}x{h}, but the flats taken before the scan are {}x{}",
+                path.display(),
+                self.shape.0,
+                self.shape.1
+            );
+        }
+        let files =
+            |p: &serde_json::Value, key: &str| p[key].as_array().cloned().unwrap_or_default();
+        let mut flat_files = files(&self.parameters, "flat");
+        flat_files.extend(files(&after.parameters, "flat"));
+        let mut dark_files = files(&self.parameters, "dark");
+        dark_files.extend(files(&after.parameters, "dark"));
+        self.parameters["flat"] = flat_files.into();
+        self.parameters["dark"] = dark_files.into();
+        self.described.extend(after.described);
+        self.references.extend(after.references);
+        self.after = Some((after.flat, after.dark));
+        Ok(())
+    }
+
+    /// Corrects the pixels `at ..` of image `index` with the flat and dark interpolated
+    /// between before and after: `w = index / (images − 1)`, `F = (1 − w)·F_before +
+    /// w·F_after` (and D alike), then `(I − D) / max(F − D, 1e-6)`, all in float32 in that order.
+    fn apply_interpolated<T: Pixel>(
+        &self,
+        index: usize,
+        at: usize,
+        input: &[T],
+        output: &mut [f32],
+    ) {
+        let (flat_after, dark_after) = self.after.as_ref().expect("an interpolating correction");
+        let w = if self.images > 1 {
+            index as f32 / (self.images - 1) as f32
+        } else {
+            0.0
+        };
+        let span = at..at + input.len();
+        let before = self.flat[span.clone()].iter().zip(&self.dark[span.clone()]);
+        let after = flat_after[span.clone()].iter().zip(&dark_after[span]);
+        for ((o, &i), ((&fb, &db), (&fa, &da))) in
+            output.iter_mut().zip(input).zip(before.zip(after))
+        {
+            let f = (1.0 - w) * fb + w * fa;
+            let d = (1.0 - w) * db + w * da;
+            let v = (i.to_f32() - d) / clamp_denominator(f - d);
+            *o = match self.cutoff {
+                Some(c) if v > c => c,
+                _ => v,
+            };
+        }
     }
 
     fn denominator_of(&self, flat: &[f32]) -> Vec<f32> {
@@ -599,6 +682,11 @@ impl Op for BackgroundCorrect {
         let dark = std::mem::take(&mut self.dark);
         let flat = reshaped_like(before, flat, self.shape).map_err(named)?;
         let dark = reshaped_like(before, dark, self.shape).map_err(named)?;
+        if let Some((flat_after, dark_after)) = self.after.take() {
+            let flat_after = reshaped_like(before, flat_after, self.shape).map_err(named)?;
+            let dark_after = reshaped_like(before, dark_after, self.shape).map_err(named)?;
+            self.after = Some((flat_after.image, dark_after.image));
+        }
         (self.flat, self.dark) = (flat.image, dark.image);
         (self.shape, self.followed) = (flat.shape, flat.applied);
         self.denominator = self.denominator_of(&self.flat);
@@ -632,8 +720,22 @@ impl Op for BackgroundCorrect {
     }
 
     fn apply(&self, at: usize, src: Pixels<'_>, dst: PixelsMut<'_>) {
+        self.apply_image(0, at, src, dst)
+    }
+
+    fn apply_image(&self, index: usize, at: usize, src: Pixels<'_>, dst: PixelsMut<'_>) {
         let out = dst.get::<f32>();
-        with_pixel_type!(src.format.dtype, T => self.apply_at(at, src.get::<T>(), out))
+        match self.after {
+            None => with_pixel_type!(src.format.dtype, T => self.apply_at(at, src.get::<T>(), out)),
+            Some(_) => with_pixel_type!(src.format.dtype, T => {
+                self.apply_interpolated(index, at, src.get::<T>(), out)
+            }),
+        }
+    }
+
+    fn stack_images(&mut self, count: usize) -> Result<()> {
+        self.images = count;
+        Ok(())
     }
 }
 

@@ -77,6 +77,18 @@ pub trait Op: Send + Sync {
     /// to and returned by [`Op::output_format`].
     fn apply(&self, at: usize, src: Pixels<'_>, dst: PixelsMut<'_>);
 
+    /// [`Op::apply`] to image `index` of the stack (0 is the first): what the engine calls, so
+    /// that a step whose result depends on where the image is in the scan (flats interpolated
+    /// between before and after it) can know.
+    fn apply_image(&self, _index: usize, at: usize, src: Pixels<'_>, dst: PixelsMut<'_>) {
+        self.apply(at, src, dst)
+    }
+
+    /// Told how many images the stack has, before any is applied.
+    fn stack_images(&mut self, _count: usize) -> Result<()> {
+        Ok(())
+    }
+
     /// Lets a step that holds images of the input's shape (flats and darks) follow what the
     /// steps before it in a chain do to the shape. Called once, before `output_format`.
     fn follow(&mut self, _before: &[Box<dyn Op>]) -> Result<()> {
@@ -311,6 +323,15 @@ impl Chain {
         self.steps
     }
 
+    /// Tells every step how many images the stack has (see [`Op::stack_images`]).
+    pub fn set_stack_images(&mut self, count: usize) -> Result<()> {
+        for step in &mut self.steps {
+            let name = step.name();
+            step.stack_images(count).map_err(|e| e.context(name))?;
+        }
+        Ok(())
+    }
+
     /// The first sinogram step, if any (see [`Op::sinogram`]).
     pub fn first_sinogram_step(&self) -> Option<usize> {
         self.steps.iter().position(|s| s.sinogram().is_some())
@@ -405,11 +426,12 @@ impl Chain {
     pub fn survey(
         &self,
         k: usize,
+        index: usize,
         src: Pixels<'_>,
         buffers: &mut [ImageBuffer; 2],
     ) -> Result<Vec<f64>> {
         let whole = |j: usize| self.formats[j].pixels();
-        self.carry(k, 0, src, None, buffers, whole)?;
+        self.carry(k, index, 0, src, None, buffers, whole)?;
         let image = match k {
             0 => src,
             _ => buffers[(k - 1) % 2].view(self.formats[k], whole(k)),
@@ -429,6 +451,7 @@ impl Chain {
     /// the chain is pointwise) through every step into `dst`, using `buffers` in between.
     pub fn apply(
         &self,
+        index: usize,
         at: usize,
         src: Pixels<'_>,
         dst: PixelsMut<'_>,
@@ -444,23 +467,34 @@ impl Chain {
                 self.formats[k].pixels()
             }
         };
-        self.carry(self.image_pass_steps(), at, src, Some(dst), buffers, pixels)
+        self.carry(
+            self.image_pass_steps(),
+            index,
+            at,
+            src,
+            Some(dst),
+            buffers,
+            pixels,
+        )
     }
 
     /// Carries one row of a sinogram (`src`, pixels `at ..` of its image, float32) through
     /// the pixel-by-pixel step `k` of the sinogram pass into `dst`.
-    pub fn apply_to_row(&self, k: usize, at: usize, src: &[f32], dst: &mut [f32]) {
+    pub fn apply_to_row(&self, k: usize, index: usize, at: usize, src: &[f32], dst: &mut [f32]) {
         let format = self.formats[k];
         debug_assert!(self.steps[k].pointwise() && format.dtype == DType::F32);
-        self.steps[k].apply(at, Pixels::new(format, src), PixelsMut::new(format, dst));
+        let (src, dst) = (Pixels::new(format, src), PixelsMut::new(format, dst));
+        self.steps[k].apply_image(index, at, src, dst);
     }
 
     /// Runs steps `0..n` on `src`, ping-ponging between `buffers` (step `k` writes
     /// `buffers[k % 2]`): the last into `last` when given, else into its buffer. `pixels(k)`
     /// is how many pixels go into step `k` (a band or the whole image).
+    #[allow(clippy::too_many_arguments)]
     fn carry(
         &self,
         n: usize,
+        index: usize,
         at: usize,
         src: Pixels<'_>,
         mut last: Option<PixelsMut<'_>>,
@@ -490,7 +524,7 @@ impl Chain {
                     after.view_mut(self.formats[k + 1], pixels(k + 1))
                 }
             };
-            step.apply(at, input, output);
+            step.apply_image(index, at, input, output);
         }
         Ok(())
     }

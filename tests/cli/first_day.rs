@@ -1,7 +1,9 @@
 //! A beamline user's first day (issue 19): outputs that are what their name says, and
 //! messages that point where the user meant to go. Each test checks the message a user sees.
 
-use crate::support::{Nan, Scratch, assert_identical, assert_one_line_error, run};
+use crate::support::{
+    Nan, Scratch, assert_identical, assert_one_line_error, chain_equals_steps_one_by_one, run,
+};
 
 /// stderr of a command that must fail with a usage error (exit 2), nothing written.
 fn refused(s: &Scratch, args: &[&str]) -> String {
@@ -513,7 +515,7 @@ fn flats_before_after_or_both_equal_mantidimagings_flat_fielding() {
         "--dark-after",
         "Dark_After",
     ];
-    for mode in ["before", "after", "both"] {
+    for mode in ["before", "after", "both", "interpolated"] {
         let out = format!("{mode}.tif");
         let mut args = vec!["background-correct", "--flat-mode", mode];
         args.extend(all);
@@ -569,5 +571,31 @@ fn flats_before_after_or_both_equal_mantidimagings_flat_fielding() {
     assert!(
         text.contains("--flat-mode both needs --flat-after"),
         "{text}"
+    );
+
+    // Each image gets its own flat: so in a chain whose sinogram pass reads rows straight
+    // from the input, and in a directory result, each row and file is still that image's.
+    let mut step = String::from("background-correct --flat-mode interpolated");
+    for (flag, path) in all.chunks(2).map(|p| (p[0], p[1])) {
+        step.push_str(&format!(" {flag} {path}"));
+    }
+    chain_equals_steps_one_by_one(
+        &s,
+        &[&step, "remove-stripes --method sorting --size 5"],
+        "sample/stack.tif",
+        Nan::Bits,
+    );
+    let mut args: Vec<&str> = vec!["background-correct", "--flat-mode", "interpolated"];
+    args.extend(all);
+    run(&s, &args, "sample/Tomo", "dir/");
+    let golden = crate::support::read_image(
+        &crate::support::fixtures().join("flat_modes/fm_interpolated.tif"),
+    );
+    let n = golden.bits.len() / golden.pages;
+    let page = crate::support::read_image(&s.path("dir/proj_12.tif"));
+    assert_eq!(
+        page.bits,
+        golden.bits[11 * n..12 * n],
+        "the 12th image, interpolated as such"
     );
 }
