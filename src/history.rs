@@ -49,9 +49,44 @@ pub fn entry(
 
 /// The input's history (empty when it has no readable sidecar) with `this_run` appended: one
 /// entry per step of the run.
-pub fn extended(input: &Path, this_run: Vec<Value>) -> Value {
+/// The history as written inside a result: each run without its time and output name, so
+/// that one command gives the same file byte for byte whenever and wherever it writes it (the
+/// sidecar keeps both).
+pub fn embedded(history: &Value) -> Value {
+    let mut history = history.clone();
+    if let Some(runs) = history["operation_history"].as_array_mut() {
+        for run in runs.iter_mut().filter_map(Value::as_object_mut) {
+            run.remove("time");
+            run.remove("output");
+        }
+    }
+    history
+}
+
+/// `value` as JSON text of ASCII characters only (others as `\uXXXX` escapes, which JSON
+/// reads back as the same text): what a TIFF ASCII field may hold.
+pub fn ascii_json(value: &Value) -> String {
+    let text = value.to_string();
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    ascii
+}
+
+pub fn extended(input: &Path, embedded: Option<&str>, this_run: Vec<Value>) -> Value {
+    // The sidecar beside the input, else the history written into the input itself (what
+    // came through a pipe or a copy without its sidecar).
     let mut runs = fs::read_to_string(sidecar_path(input))
         .ok()
+        .or_else(|| embedded.map(str::to_string))
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
         .and_then(|v| {
             v.get("operation_history")

@@ -88,6 +88,8 @@ pub struct Planned {
 /// on it in an earlier part of the same chain (see [`Chain::pass_boundary`]).
 struct Provenance {
     input: PathBuf,
+    /// The history written into the input file, if any (`Stack::embedded_history`).
+    embedded: Option<String>,
     earlier: Vec<serde_json::Value>,
 }
 
@@ -98,6 +100,7 @@ pub fn execute(steps: Vec<Planned>, name: &str, job: &Job) -> Result<()> {
     note_unnatural_order(job);
     let provenance = Provenance {
         input: job.input.clone(),
+        embedded: None,
         earlier: Vec::new(),
     };
     execute_part(steps, name, job, Some(provenance))
@@ -115,6 +118,13 @@ fn execute_part(
     if let Some(pages) = &job.pages {
         stack.select_pages(pages)?;
     }
+    // The first part of a chain reads the input the user named: its embedded history.
+    let provenance = provenance.map(|mut p| {
+        if p.earlier.is_empty() && p.embedded.is_none() {
+            p.embedded = stack.embedded_history().map(str::to_string);
+        }
+        p
+    });
     let (ops, arguments): (Vec<_>, Vec<_>) = steps.into_iter().map(|p| (p.op, p.arguments)).unzip();
     let mut chain = Chain::new(ops, stack.format, name == "run")?;
     chain.set_stack_images(stack.len())?;
@@ -146,15 +156,9 @@ fn execute_part(
     )?;
     interrupt::check()?;
 
-    let options = WriteOptions {
-        software: software(),
-        imagej: job.imagej,
-        carried: stack.carried_tags(),
-        compression: job.compression,
-    };
-    let mut output =
-        PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
-    if let (true, Some(provenance)) = (destination.keeps_history(), &provenance) {
+    // The history: written into the result (so it flows through pipes and copies) and, for a
+    // named result, beside it as NAME.json.
+    let history = provenance.as_ref().map(|provenance| {
         let runs = chain
             .steps()
             .iter()
@@ -178,8 +182,21 @@ fn execute_part(
             })
             .collect::<Vec<_>>();
         let runs = provenance.earlier.iter().cloned().chain(runs).collect();
-        let history = history::extended(&provenance.input, runs);
-        output.prepare_history(&history, job.force, job.durability)?;
+        history::extended(&provenance.input, provenance.embedded.as_deref(), runs)
+    });
+    let options = WriteOptions {
+        software: software(),
+        imagej: job.imagej,
+        carried: stack.carried_tags(),
+        compression: job.compression,
+        history: history
+            .as_ref()
+            .map(|h| history::ascii_json(&history::embedded(h))),
+    };
+    let mut output =
+        PendingOutput::create(&destination, out_format, stack.len(), overwrite, &options)?;
+    if let (true, Some(history)) = (destination.keeps_history(), &history) {
+        output.prepare_history(history, job.force, job.durability)?;
     }
     // Steps that need a statistic of the whole stack get it first: one more read each.
     for k in chain.surveying_steps() {
@@ -342,6 +359,7 @@ fn execute_in_two_parts(
         }));
         Provenance {
             input: p.input,
+            embedded: p.embedded,
             earlier,
         }
     });

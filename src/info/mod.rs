@@ -31,6 +31,8 @@ pub struct Info {
     /// Every page can be read in place (uncompressed, one run, native byte order).
     pub readable_in_place: bool,
     pub bytes: u64,
+    /// The steps imfilter's history in the file names, oldest first (empty without one).
+    pub history: Vec<String>,
 }
 
 impl Info {
@@ -83,6 +85,15 @@ impl Info {
             contiguous,
             readable_in_place: in_place,
             bytes: sources.iter().map(|s| s.file_len).sum(),
+            history: first
+                .history
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                .and_then(|h| h["operation_history"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|run| run["operation"].as_str().map(str::to_string))
+                .collect(),
         })
     }
 }
@@ -114,6 +125,7 @@ pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<
             "contiguous": i.contiguous,
             "readable_in_place": i.readable_in_place,
             "bytes": i.bytes,
+            "history": i.history,
             "stats": stats.as_ref().map(|(whole, _)| whole.to_json()),
             "pages_stats": stats
                 .as_ref()
@@ -161,6 +173,12 @@ pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<
             ),
             format!("bytes:       {}", i.bytes),
         ]);
+        if !i.history.is_empty() {
+            lines.push(format!(
+                "history:     {} (imfilter's, written in the file)",
+                i.history.join(" -> ")
+            ));
+        }
         if let Some((whole, pages)) = &stats {
             lines.push(format!("values:      {}", whole.line()));
             if per_page {

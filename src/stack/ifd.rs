@@ -60,6 +60,11 @@ pub mod tag {
     pub const X_RESOLUTION: u16 = 282;
     pub const Y_RESOLUTION: u16 = 283;
     pub const RESOLUTION_UNIT: u16 = 296;
+    /// imfilter's history of the result (the sidecar's JSON), in the first directory: a tag
+    /// from the range TIFF keeps for private use (65000–65535), so ImageJ's and tifffile's
+    /// ImageDescription stays theirs, and the history goes wherever the file goes (a pipe, a
+    /// copy).
+    pub const IMFILTER_HISTORY: u16 = 65321;
 }
 
 /// What is wrong with a file's structure; the caller adds the file name.

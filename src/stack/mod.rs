@@ -226,6 +226,11 @@ impl Stack {
     }
 
     /// The ImageDescription of the stack's first file.
+    /// The history imfilter wrote into the (first) file, as JSON text.
+    pub fn embedded_history(&self) -> Option<&str> {
+        self.sources.first().and_then(|s| s.history.as_deref())
+    }
+
     pub fn description(&self) -> Option<&str> {
         self.sources.first().and_then(|s| s.description.as_deref())
     }

@@ -144,6 +144,8 @@ pub struct Source {
     pub description: Option<String>,
     /// The first page's resolution tags, carried over to outputs.
     pub resolution: Vec<(u16, Field)>,
+    /// The history imfilter wrote into the file, if it did (`tag::IMFILTER_HISTORY`).
+    pub history: Option<String>,
     pub pages: Vec<RawPage>,
 }
 
@@ -293,6 +295,7 @@ impl Source {
         }
         let first = &parsed.directories[0];
         let description = parsed.ascii(first, tag::IMAGE_DESCRIPTION);
+        let history = parsed.ascii(first, tag::IMFILTER_HISTORY);
         let mut resolution = Vec::new();
         for t in [tag::X_RESOLUTION, tag::Y_RESOLUTION] {
             if let Some(v) = parsed.rationals(first, t).filter(|v| v.len() == 1) {
@@ -316,6 +319,7 @@ impl Source {
             file_len: meta.len(),
             description,
             resolution,
+            history,
             pages,
             id: (meta.dev(), meta.ino()),
             modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),

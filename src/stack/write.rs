@@ -110,6 +110,8 @@ pub struct WriteOptions {
     pub carried: Vec<(u16, Field)>,
     /// Lossless compression of the written file; the work still happens in a mapped array.
     pub compression: Compression,
+    /// The result's history (JSON), written into the first directory (`tag::IMFILTER_HISTORY`).
+    pub history: Option<String>,
 }
 
 /// Where everything goes in an output file of `pages` pages.
@@ -234,6 +236,9 @@ impl Layout {
                 Field::Ascii(self.description.clone()),
             ));
             fields.push((tag::SOFTWARE, Field::Ascii(self.options.software.clone())));
+            if let Some(history) = &self.options.history {
+                fields.push((tag::IMFILTER_HISTORY, Field::Ascii(history.clone())));
+            }
         }
         fields.extend(self.options.carried.iter().cloned());
         fields.sort_by_key(|(t, _)| *t);

@@ -599,3 +599,84 @@ fn flats_before_after_or_both_equal_mantidimagings_flat_fielding() {
         "the 12th image, interpolated as such"
     );
 }
+
+/// A chain through a pipe keeps its whole history: each step writes the history into the
+/// TIFF (a private tag), the next one extends what it read.
+#[test]
+fn history_flows_through_a_pipe_inside_the_tiff() {
+    let s = Scratch::new();
+    let first = s
+        .imfilter()
+        .args(["remove-outliers", "--size", "3", "--threshold", "500"])
+        .args(["sample/stack.tif", "-o", "-", "-q"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    s.imfilter()
+        .args([
+            "background-correct",
+            "--flat",
+            "sample/flat.tif",
+            "-",
+            "-o",
+            "out.tif",
+            "-q",
+        ])
+        .write_stdin(first)
+        .assert()
+        .success();
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("out.json")).expect("sidecar"))
+            .expect("JSON");
+    let operations = |history: &serde_json::Value| -> Vec<String> {
+        history["operation_history"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .map(|r| r["operation"].as_str().expect("operation").to_string())
+            .collect()
+    };
+    assert_eq!(
+        operations(&sidecar),
+        ["remove-outliers", "background-correct"]
+    );
+    assert_eq!(
+        sidecar["operation_history"][0]["input"], "sample/stack.tif",
+        "the first step names the file it read"
+    );
+    // The same history inside the TIFF, as another reader finds it.
+    let file = std::fs::File::open(s.path("out.tif")).expect("open");
+    let mut decoder = tiff::decoder::Decoder::new(std::io::BufReader::new(file)).expect("TIFF");
+    let tagged = decoder
+        .get_tag_ascii_string(tiff::tags::Tag::Unknown(65321))
+        .expect("the history tag");
+    let tagged: serde_json::Value = serde_json::from_str(&tagged).expect("JSON in the tag");
+    assert_eq!(operations(&tagged), operations(&sidecar));
+    for (inside, beside) in tagged["operation_history"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .zip(sidecar["operation_history"].as_array().expect("runs"))
+    {
+        assert_eq!(inside["input"], beside["input"]);
+        assert_eq!(inside["parameters"], beside["parameters"]);
+        // Without time and output name, so one command writes the same file every time.
+        assert!(
+            inside.get("time").is_none() && inside.get("output").is_none(),
+            "{inside}"
+        );
+    }
+    // ImageJ's description is left to ImageJ; info names the steps.
+    let description = decoder
+        .get_tag_ascii_string(tiff::tags::Tag::ImageDescription)
+        .expect("description");
+    assert!(description.starts_with("ImageJ="), "{description}");
+    let out = s.imfilter().args(["info", "out.tif"]).assert().success();
+    let info = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        info.contains("history:     remove-outliers -> background-correct"),
+        "{info}"
+    );
+}

@@ -821,7 +821,10 @@ fn sigkill_sweep(
     let sidecar = Path::new(watched).with_extension("json");
     let sidecar = sidecar.to_string_lossy().into_owned();
     known.remove(&sidecar);
+    // Each run starts from the same provenance: a sidecar left by the run before would be
+    // extended, and the history written into the result would differ from `complete`'s.
     let spawn = || {
+        let _ = fs::remove_file(s.path(&sidecar));
         Command::new(imfilter_bin())
             .args(args)
             .current_dir(s.dir.path())
