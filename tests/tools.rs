@@ -180,6 +180,41 @@ fn compressed_outputs_read_the_same_in_tifffile_libtiff_and_imagej() {
     }
 }
 
+/// Integer outputs compressed with the predictor each reader decodes right: LZW and ZSTD with
+/// horizontal differencing, Deflate without (ImageJ 1.x would show Deflate's differences as
+/// the image). tifffile and ImageJ read the same pixels as from the uncompressed output.
+#[test]
+fn compressed_integer_outputs_use_a_predictor_every_reader_decodes() {
+    if !tools_present("predictor") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stack = root().join("fixtures/sample/stack.tif");
+    let stack = stack.to_str().expect("utf-8");
+    let median = |extra: &[&str], name: &str| {
+        let mut args = vec!["median", "-q", "--size", "3", stack, "-o", name];
+        args.extend(extra);
+        imfilter(dir.path(), &args);
+        dir.path().join(name)
+    };
+    let plain = median(&[], "plain.tif");
+    let plain_mean = imagej(&plain);
+    for (flag, predictor) in [("lzw", 2), ("deflate", 1), ("zstd", 2)] {
+        let out = median(&["--compress", flag], &format!("{flag}.tif"));
+        let t = tifffile(&out, Some(&plain));
+        assert_eq!(t["predictor"], predictor, "{flag}");
+        assert_eq!(t["equal"], true, "{flag}");
+        assert_libtiff_clean(&out);
+        if flag != "zstd" {
+            assert_eq!(
+                imagej(&out),
+                plain_mean,
+                "{flag}: ImageJ reads other pixels"
+            );
+        }
+    }
+}
+
 #[test]
 fn one_file_per_image_outputs_open_everywhere() {
     if !tools_present("directory") {

@@ -19,6 +19,7 @@ with tifffile.TiffFile(path) as tif:
         "is_imagej": tif.is_imagej,
         "is_bigtiff": tif.is_bigtiff,
         "compression": int(tif.pages[0].compression),
+        "predictor": int(tif.pages[0].predictor),
     }
 try:
     mapped = tifffile.memmap(path, mode="r")
