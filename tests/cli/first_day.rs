@@ -680,3 +680,39 @@ fn history_flows_through_a_pipe_inside_the_tiff() {
         "{info}"
     );
 }
+
+/// On a terminal the bar's rate is a whole number of images per second (indicatif's own
+/// `{per_sec}` printed "30.2731/s"). `script` gives the run a terminal.
+#[test]
+fn the_bar_shows_a_rounded_rate_in_images_per_second() {
+    let s = Scratch::new();
+    let bin = assert_cmd::cargo::cargo_bin("imfilter");
+    let command = format!(
+        "{} median --size 3 sample/stack.tif -o out.tif --progress bar",
+        bin.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(s.dir.path())
+        .output()
+        .expect("script (util-linux) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rates: Vec<&str> = text
+        .split(", ")
+        .filter(|part| part.ends_with("images/s"))
+        .collect();
+    assert!(!rates.is_empty(), "no rate on the bar: {text:?}");
+    for rate in rates {
+        let number = rate.trim_end_matches(" images/s");
+        assert!(
+            number.chars().all(|c| c.is_ascii_digit()),
+            "{rate:?} in {text:?}"
+        );
+    }
+    assert!(s.path("out.tif").is_file());
+}
