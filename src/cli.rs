@@ -48,7 +48,7 @@ pub struct Cli {
 impl Cli {
     /// Parses the process's arguments, keeping the operation's own words.
     pub fn parse_args() -> Result<Cli, clap::Error> {
-        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let args = spread_globs(std::env::args_os().collect());
         let matches = Cli::command()
             .try_get_matches_from(&args)
             .map_err(|e| teach(e, &args))?;
@@ -56,6 +56,61 @@ impl Cli {
         cli.operation_words = operation_words(&matches);
         Ok(cli)
     }
+}
+
+/// The options that take reference images, each one path per occurrence.
+const IMAGE_SET_OPTIONS: [&str; 6] = [
+    "--flat",
+    "--dark",
+    "--flat-before",
+    "--dark-before",
+    "--flat-after",
+    "--dark-after",
+];
+
+/// `--flat Flat_Before/*.tif` as a shell expands it: `--flat F/flat_1.tif F/flat_2.tif …`.
+/// Each such option takes one path, so the words after the first that belong with it are
+/// given their own `--flat`: the files of the same directory whose names differ from the
+/// first's only in their digits (`flat_2.tif` with `flat_1.tif`), which a glob's files do and
+/// the input after them does not (`--dark dark.tif stack.tif` stays as it was, and so does
+/// the same file given again).
+fn spread_globs(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use std::path::Path;
+    let family = |word: &std::ffi::OsStr| {
+        let path = Path::new(word);
+        let name: String = path
+            .file_name()?
+            .to_str()?
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect();
+        Some((path.parent().map(Path::to_path_buf), name))
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        out.push(args[i].clone());
+        let option = args[i].to_str().filter(|a| IMAGE_SET_OPTIONS.contains(a));
+        if let (Some(option), Some(first)) = (option, args.get(i + 1)) {
+            out.push(first.clone());
+            i += 2;
+            let first_family = family(first);
+            while let Some(next) = args.get(i) {
+                let bare = !next.to_string_lossy().starts_with('-');
+                // The same file again is not a glob's next file (`--flat x.tif x.tif`).
+                let sibling = next != first && family(next) == first_family;
+                if !(bare && first_family.is_some() && sibling) {
+                    break;
+                }
+                out.push(option.into());
+                out.push(next.clone());
+                i += 1;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
 }
 
 /// clap's error, with a tip that points where the user most likely meant to go: an option of

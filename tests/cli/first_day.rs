@@ -378,42 +378,114 @@ fn pages_selects_images_as_a_python_slice_and_is_recorded() {
     );
 }
 
-/// `--flat Flat_Before/*.tif Tomo/` gives --flat the first flat only, and the other flats
-/// would become projections: refused, with the way to give several flats.
+/// `--flat Flat_Before/*.tif --dark Dark_Before/*.tif Tomo/*.tif` as a shell expands it: the
+/// flats and darks are taken as flats and darks, the projections as the stack; the long-standing
+/// `--flat f.tif --dark d.tif stack.tif` is unchanged.
 #[test]
-fn a_flat_glob_running_into_the_input_is_refused_not_filtered_as_projections() {
+fn flats_and_darks_from_a_shell_glob_are_taken_as_such() {
     let s = Scratch::new();
-    let mut flats: Vec<String> = std::fs::read_dir(s.path("sample/Flat_Before"))
-        .expect("dir")
-        .map(|e| {
-            format!(
-                "sample/Flat_Before/{}",
-                e.expect("entry").file_name().to_string_lossy()
-            )
-        })
-        .collect();
-    flats.sort();
-    let flats: Vec<&str> = flats.iter().map(String::as_str).collect();
-    let mut into_dir = vec!["background-correct", "--flat"];
-    into_dir.extend(&flats);
-    into_dir.extend(["sample/Tomo", "-o", "out.tif"]);
-    let text = refused(&s, &into_dir);
+    let list = |dir: &str| {
+        let mut files: Vec<String> = std::fs::read_dir(s.path(dir))
+            .expect("dir")
+            .map(|e| format!("{dir}/{}", e.expect("entry").file_name().to_string_lossy()))
+            .filter(|n| n.ends_with(".tif") && !n.contains("/."))
+            .collect();
+        files.sort();
+        files
+    };
+    let (flats, darks) = (list("sample/Flat_Before"), list("sample/Dark_Before"));
+    let tomo = tomo_glob(&s);
+    run(
+        &s,
+        &[
+            "background-correct",
+            "--flat",
+            "sample/Flat_Before",
+            "--dark",
+            "sample/Dark_Before",
+        ],
+        "sample/Tomo",
+        "dirs.tif",
+    );
+    s.imfilter()
+        .args(["background-correct", "--natural-order", "--flat"])
+        .args(&flats)
+        .arg("--dark")
+        .args(&darks)
+        .args(&tomo)
+        .args(["-o", "globs.tif", "-q"])
+        .assert()
+        .success();
+    assert_identical(&s.path("globs.tif"), &s.path("dirs.tif"), Nan::Bits);
+    // The flats' glob running straight into a directory input: the directory is the input.
+    let mut args = vec!["background-correct", "--flat"];
+    args.extend(flats.iter().map(String::as_str));
+    args.extend([
+        "--dark",
+        "sample/Dark_Before",
+        "sample/Tomo",
+        "-o",
+        "dir.tif",
+        "-q",
+    ]);
+    s.imfilter().args(&args).assert().success();
+    assert_identical(&s.path("dir.tif"), &s.path("dirs.tif"), Nan::Bits);
+    run(
+        &s,
+        &[
+            "background-correct",
+            "--flat",
+            "sample/flat.tif",
+            "--dark",
+            "sample/dark.tif",
+        ],
+        "sample/stack.tif",
+        "canonical.tif",
+    );
+    assert_eq!(
+        crate::support::read_image(&s.path("canonical.tif")).pages,
+        12
+    );
+}
+
+/// Several inputs from different directories, or a directory among them, are almost always
+/// a glob meant for something else: refused, not filtered as one stack.
+#[test]
+fn inputs_from_several_places_are_refused() {
+    let s = Scratch::new();
+    let text = refused(
+        &s,
+        &[
+            "median",
+            "--size",
+            "3",
+            "sample/stack.tif",
+            "sample/Tomo",
+            "-o",
+            "x.tif",
+        ],
+    );
     assert!(
-        text.contains("sample/Tomo: a directory among several inputs")
-            && text.contains("--flat Flat_Before/"),
+        text.contains("sample/Tomo: a directory among several inputs"),
         "{text}"
     );
-    let glob = tomo_glob(&s);
-    let mut into_files = vec!["background-correct", "--flat"];
-    into_files.extend(&flats);
-    into_files.extend(glob.iter().map(String::as_str));
-    into_files.extend(["-o", "out.tif"]);
-    let text = refused(&s, &into_files);
+    let text = refused(
+        &s,
+        &[
+            "median",
+            "--size",
+            "3",
+            "sample/Tomo/proj_1.tif",
+            "sample/Flat_Before/flat_1.tif",
+            "-o",
+            "x.tif",
+        ],
+    );
     assert!(
         text.contains("the inputs come from more than one directory"),
         "{text}"
     );
-    assert!(!s.path("out.tif").exists());
+    assert!(!s.path("x.tif").exists());
 }
 
 /// `info` says what the file is in plain statements.
