@@ -60,7 +60,7 @@ impl Method {
     }
 }
 
-const HELP: &str = "\
+pub const REMOVE_STRIPES_HELP: &str = "\
 Each sinogram (row y of every image) is cleaned as algotom's function of the same method
 does it; docs/stripes.md gives the maths. Sinograms cross the images, so this step has a
 pass of its own over the result, a band of rows at a time, after the steps before it (or
@@ -81,8 +81,6 @@ Examples:
   imfilter remove-stripes --method all --snr 3 --la-size 61 --sm-size 21 stack.tif -o clean.tif
   imfilter run --step 'background-correct --flat F/ --dark D/' \\
                --step 'remove-stripes --method filtering --sigma 3 --size 21' --step minus-log Tomo/ -o out.tif";
-
-pub const REMOVE_STRIPES_HELP: &str = HELP;
 
 #[derive(Debug, Args)]
 pub struct RemoveStripesArgs {
