@@ -46,7 +46,7 @@ pub fn decode_page(
         ));
     }
     match page.compression {
-        8 | 32946 | 50000 => {
+        5 | 8 | 32946 | 50000 => {
             let (inflated, plain) =
                 inflate_chunks(bytes, page).map_err(|why| format!("cannot decode: {why}"))?;
             decode_with_tiff(&inflated, byte_order, &plain, dst)
@@ -212,10 +212,10 @@ fn inflate_chunks(bytes: &[u8], page: &RawPage) -> Result<(Vec<u8>, RawPage), St
         let (exact, padded) = expected_lengths(page, i as u64)?;
         let stored = &bytes[offset as usize..][..count as usize];
         scratch.clear();
-        let got = if page.compression == 50000 {
-            unzstd(stored, padded, &mut scratch)
-        } else {
-            inflate(stored, padded, &mut scratch)
+        let got = match page.compression {
+            50000 => unzstd(stored, padded, &mut scratch),
+            5 => unlzw(stored, padded, &mut scratch),
+            _ => inflate(stored, padded, &mut scratch),
         }
         .map_err(|why| format!("{} {i}: {why}", chunk_kind(page)))?;
         if got != exact && got != padded {
@@ -229,6 +229,33 @@ fn inflate_chunks(bytes: &[u8], page: &RawPage) -> Result<(Vec<u8>, RawPage), St
     }
     debug_assert_eq!(sizes.iter().sum::<u64>() + LEAD, out.len() as u64);
     Ok((out, plain))
+}
+
+/// Decodes one TIFF LZW chunk whole (codes most significant bit first, widths switching one
+/// code early as TIFF 6.0 says), with weezl, the decoder the tiff crate uses. Not left to the
+/// tiff crate: for a tile at the right edge it reads only the columns inside the image and
+/// then wants the end code, which it has not reached ("no lzw end code found", issue 15). A
+/// stream that stops without its end code but gives the chunk's bytes is accepted, as libtiff
+/// does.
+fn unlzw(stored: &[u8], most: u64, out: &mut Vec<u8>) -> Result<u64, String> {
+    let most = usize::try_from(most).map_err(|_| "chunk is too large")?;
+    // One byte of room past the most it may hold tells "too long" from "just fits".
+    out.resize(most + 1, 0);
+    let mut decoder = weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+    let (mut input, mut written) = (stored, 0);
+    loop {
+        let step = decoder.decode_bytes(input, &mut out[written..]);
+        input = &input[step.consumed_in..];
+        written += step.consumed_out;
+        match step.status {
+            Ok(weezl::LzwStatus::Done) => break,
+            Ok(_) if written == out.len() => break,
+            Ok(_) if step.consumed_in == 0 && step.consumed_out == 0 => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("corrupt LZW data ({e})")),
+        }
+    }
+    Ok(written as u64)
 }
 
 /// Inflates one zlib stream, to its end: the Adler-32 is checked there.

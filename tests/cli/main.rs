@@ -22,3 +22,4 @@ mod streams;
 mod stripes;
 mod support;
 mod survey;
+mod tiled;
