@@ -315,6 +315,12 @@ macro_rules! operations {
 
             /// Describe a TIFF file or directory: pages, shape, type, layout
             Info(InfoArgs),
+
+            /// Print a shell completion script: imfilter completions bash > ~/.local/share/bash-completion/completions/imfilter
+            Completions(CompletionsArgs),
+
+            /// Print the manual page (roff): imfilter man > ~/.local/share/man/man1/imfilter.1
+            Man,
         }
 
         /// The operations as steps of `run --step '…'`: the same arguments, without input and
@@ -565,6 +571,30 @@ pub struct IoArgs {
     /// memory-mapped by the next program, a compressed one cannot)
     #[arg(long, value_enum, default_value_t = Compression::None)]
     pub compress: Compression,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes `shell`'s completion script for the one clap definition to stdout.
+pub fn print_completions(shell: clap_complete::Shell) -> std::io::Result<()> {
+    let mut command = Cli::command();
+    clap_complete::generate(
+        shell,
+        &mut command,
+        "imfilter",
+        &mut std::io::stdout().lock(),
+    );
+    Ok(())
+}
+
+/// Writes the manual page, made from the one clap definition, to stdout.
+pub fn print_man_page() -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())
 }
 
 #[derive(Debug, Args)]

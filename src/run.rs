@@ -46,6 +46,8 @@ fn run_command(cli: &Cli) -> Result<()> {
     }
     match &cli.command {
         Command::Info(args) => crate::info::print(&args.path, args.json, args.stats, args.per_page),
+        Command::Completions(args) => Ok(cli::print_completions(args.shell)?),
+        Command::Man => Ok(cli::print_man_page()?),
         Command::Run(args) => {
             let steps = match (&args.pipeline, &args.replay) {
                 (Some(file), _) => pipeline::from_toml(file)?,

@@ -5,6 +5,7 @@ mod background;
 mod chains;
 mod codec;
 mod errors;
+mod everyday;
 mod first_day;
 mod hostile;
 mod mask_nan;
