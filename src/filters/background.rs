@@ -594,6 +594,8 @@ impl BackgroundCorrect {
         } else {
             0.0
         };
+        // No cutoff is a cutoff no value passes (`>` keeps NaN as NaN): no branch per pixel.
+        let cutoff = self.cutoff.unwrap_or(f32::INFINITY);
         let span = at..at + input.len();
         let before = self.flat[span.clone()].iter().zip(&self.dark[span.clone()]);
         let after = flat_after[span.clone()].iter().zip(&dark_after[span]);
@@ -603,10 +605,7 @@ impl BackgroundCorrect {
             let f = (1.0 - w) * fb + w * fa;
             let d = (1.0 - w) * db + w * da;
             let v = (i.to_f32() - d) / clamp_denominator(f - d);
-            *o = match self.cutoff {
-                Some(c) if v > c => c,
-                _ => v,
-            };
+            *o = if v > cutoff { cutoff } else { v };
         }
     }
 

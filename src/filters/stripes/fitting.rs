@@ -54,6 +54,7 @@
 
 use std::sync::Arc;
 
+use super::fourier::{fast_length_at_least, is_fast_length};
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
@@ -333,33 +334,6 @@ fn centre_coefficients(half: usize, order: usize) -> Vec<f64> {
         .enumerate()
         .map(|(r, row)| row[m] / row[r])
         .collect()
-}
-
-/// Whether rustfft transforms `n` points about as fast as a power of two: `n` has no prime
-/// factor above 7.
-fn is_fast_length(n: usize) -> bool {
-    let mut n = n.max(1);
-    for p in [2, 3, 5, 7] {
-        while n.is_multiple_of(p) {
-            n /= p;
-        }
-    }
-    n == 1
-}
-
-/// The smallest `2^a 3^b` not below `n`.
-fn fast_length_at_least(n: usize) -> usize {
-    let mut best = usize::MAX;
-    let mut three = 1;
-    while three < 2 * n.max(1) {
-        let mut len = three;
-        while len < n {
-            len *= 2;
-        }
-        best = best.min(len);
-        three *= 3;
-    }
-    best
 }
 
 /// The 1-D factor of algotom's `make_2d_gaussian_window`: `exp(-(d^2 / (2 sigma^2)))`, with

@@ -67,7 +67,7 @@ fn gaussian_window(len: usize, sigma: f64) -> Vec<f64> {
 
 /// Whether rustfft transforms `n` points about as fast as a power of two: `n` has no prime
 /// factor above 7.
-fn is_fast_length(n: usize) -> bool {
+pub(super) fn is_fast_length(n: usize) -> bool {
     let mut n = n.max(1);
     for p in [2, 3, 5, 7] {
         while n.is_multiple_of(p) {
@@ -78,7 +78,7 @@ fn is_fast_length(n: usize) -> bool {
 }
 
 /// The smallest `2^a 3^b` not below `n`.
-fn fast_length_at_least(n: usize) -> usize {
+pub(super) fn fast_length_at_least(n: usize) -> usize {
     let mut best = usize::MAX;
     let mut three = 1;
     while three < 2 * n.max(1) {

@@ -263,7 +263,9 @@ mod tests {
                 for k in 0..rows {
                     let mut window: Vec<u32> = (x as isize - half..=x as isize + half)
                         .map(|i| {
-                            let c = BorderMode::Reflect.source_index(i, cols).unwrap();
+                            let c = BorderMode::Reflect
+                                .source_index(i, cols)
+                                .expect("reflect reads inside the row");
                             keys[c * rows + k]
                         })
                         .collect();

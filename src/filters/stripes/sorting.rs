@@ -172,25 +172,24 @@ impl Sorted {
     /// Puts each smoothed value back where its sorted value came from: algotom's
     /// `sort_backward(smoothed, index, axis=0)`, into `out` (`rows × cols`, row-major).
     pub fn unsort_into(&mut self, out: &mut [f32]) {
-        let (rows, cols) = (self.rows, self.cols);
-        for x in 0..cols {
-            let index = &self.index[x * rows..(x + 1) * rows];
-            let smoothed = &self.smoothed[x * rows..(x + 1) * rows];
-            let column = &mut self.columns[x * rows..(x + 1) * rows];
-            for (&p, &v) in index.iter().zip(smoothed) {
-                column[p as usize] = v;
-            }
-        }
-        transpose(&self.columns, cols, rows, out);
+        self.unsort(None, out);
     }
 
-    /// As [`Sorted::unsort_into`], for the columns `x` with `only[x]` alone.
+    /// As [`Sorted::unsort_into`], for the columns `x` with `only[x]` alone (the others of
+    /// `out` are kept).
     pub fn unsort_columns_into(&mut self, only: &[bool], out: &mut [f32]) {
+        self.unsort(Some(only), out);
+    }
+
+    /// Column by column into the transposed buffer (each column's writes stay in cache), then
+    /// transposed into place; with `only`, the buffer starts as `out`, so the other columns
+    /// come back unchanged.
+    fn unsort(&mut self, only: Option<&[bool]>, out: &mut [f32]) {
         let (rows, cols) = (self.rows, self.cols);
-        // Column by column into the transposed buffer (each column's writes stay in cache),
-        // then transposed into place.
-        transpose(out, rows, cols, &mut self.columns);
-        for x in (0..cols).filter(|&x| only[x]) {
+        if only.is_some() {
+            transpose(out, rows, cols, &mut self.columns);
+        }
+        for x in (0..cols).filter(|&x| only.is_none_or(|only| only[x])) {
             let index = &self.index[x * rows..(x + 1) * rows];
             let smoothed = &self.smoothed[x * rows..(x + 1) * rows];
             let column = &mut self.columns[x * rows..(x + 1) * rows];
@@ -350,9 +349,12 @@ mod tests {
         (0..n)
             .map(|x| {
                 let mut w: Vec<f32> = (x - half..=x + half)
-                    .map(|i| row[BorderMode::Reflect.source_index(i, n as usize).unwrap()])
+                    .map(|i| {
+                        let at = BorderMode::Reflect.source_index(i, n as usize);
+                        row[at.expect("reflect reads inside the row")]
+                    })
                     .collect();
-                w.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                w.sort_by(f32::total_cmp);
                 w[size / 2]
             })
             .collect()
