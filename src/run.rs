@@ -138,7 +138,10 @@ fn execute_part(
             .zip(arguments)
             .map(|(op, arguments)| Planned { op, arguments })
             .collect();
-        return execute_in_two_parts(steps, boundary, name, job, provenance);
+        // The result's files are named after the input's, which the second part cannot see.
+        let names = job::page_names(&stack);
+        drop(stack);
+        return execute_in_two_parts(steps, boundary, name, job, provenance, names);
     }
     let out_format = chain.output_format();
     let (destination, overwrite) = job.destination(&stack, name, out_format.dtype)?;
@@ -302,6 +305,7 @@ fn execute_in_two_parts(
     name: &str,
     job: &Job,
     provenance: Option<Provenance>,
+    names: Vec<std::ffi::OsString>,
 ) -> Result<()> {
     let tail = steps.split_off(boundary);
     // Flats and darks of a later step follow the reshaping steps of their own part only.
@@ -318,8 +322,8 @@ fn execute_in_two_parts(
             step.op.name()
         )));
     }
-    // The second part reads the intermediate stack: what the output is called, and its files'
-    // names, come from the input the user gave.
+    // The second part reads the intermediate stack: what the output is called comes from the
+    // input the user gave.
     let output = match &job.output {
         job::OutputChoice::InPlace => bail!(ChainError(format!(
             "--in-place: {} after a sinogram step runs in a second part over an intermediate \
@@ -335,12 +339,6 @@ fn execute_in_two_parts(
         }
         job::OutputChoice::Path(p) => p.clone(),
     };
-    let mut original = Stack::open_many(&job.inputs)?;
-    if let Some(pages) = &job.pages {
-        original.select_pages(pages)?;
-    }
-    let names = job::page_names(&original);
-    drop(original);
     let dir = scratch_dir(job);
     let scratch = tempfile::Builder::new()
         .prefix(".imfilter-part-")
