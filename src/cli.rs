@@ -39,6 +39,12 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Print the summary line and notes even when stderr is not a terminal (cron, logs). By
+    /// default a run there prints nothing unless it fails, or --progress plain|json asks.
+    /// --quiet wins over it
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
     /// The operation's own arguments as given (for a one-operation command), recorded in the
     /// history so `run --replay` can give them again; filled by [`Cli::parse_args`].
     #[arg(skip)]
@@ -46,6 +52,19 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Whether a successful run prints nothing. Cron mails whatever a job prints, so off a
+    /// terminal silence is the default; a terminal, `-v`, or progress lines asked for by name
+    /// bring the summary back.
+    pub fn silent_on_success(&self) -> bool {
+        use std::io::IsTerminal;
+        let asked = self.verbose
+            || matches!(
+                self.progress,
+                ProgressMode::Plain | ProgressMode::Json | ProgressMode::Bar
+            );
+        self.quiet || !(asked || std::io::stderr().is_terminal())
+    }
+
     /// Parses the process's arguments, keeping the operation's own words.
     pub fn parse_args() -> Result<Cli, clap::Error> {
         let args = spread_globs(std::env::args_os().collect());
@@ -568,9 +587,10 @@ pub struct IoArgs {
     pub imagej: bool,
 
     /// Compress the written TIFF losslessly (for archiving; an uncompressed output can be
-    /// memory-mapped by the next program, a compressed one cannot)
-    #[arg(long, value_enum, default_value_t = Compression::None)]
-    pub compress: Compression,
+    /// memory-mapped by the next program, a compressed one cannot). Default: none, but
+    /// --in-place keeps the input's own compression
+    #[arg(long, value_enum)]
+    pub compress: Option<Compression>,
 }
 
 #[derive(Debug, Args)]

@@ -48,7 +48,8 @@ pub struct Job {
     pub output: OutputChoice,
     pub force: bool,
     pub imagej: bool,
-    pub compression: Compression,
+    /// `--compress`; when not given, [`Job::compression`] decides.
+    pub compression: Option<Compression>,
     pub durability: Durability,
     pub progress: ProgressMode,
     pub quiet: bool,
@@ -82,6 +83,50 @@ impl Job {
             progress: if quiet { ProgressMode::None } else { progress },
             quiet,
         }
+    }
+
+    /// How the result is compressed: as asked; else, in place, as the input is (a user who
+    /// compressed to save space must not silently get a bigger file), or refused where imfilter
+    /// cannot write the input's kind again; else uncompressed.
+    pub fn compression(&self, stack: &Stack) -> Result<Compression> {
+        if let Some(asked) = self.compression {
+            return Ok(asked);
+        }
+        if self.output != OutputChoice::InPlace {
+            return Ok(Compression::None);
+        }
+        let mut kinds = (0..stack.len()).map(|i| stack.page_storage(i));
+        let Some(first) = kinds.next() else {
+            return Ok(Compression::None);
+        };
+        if let Some(other) = kinds.find(|k| *k != first) {
+            bail!(crate::cli::UsageError(format!(
+                "{}: --in-place: the images are stored differently ({} and {}); say which one                  the result takes with --compress none|lzw|deflate|zstd|packbits",
+                stack.path.display(),
+                first,
+                other
+            )));
+        }
+        if first.tiled {
+            bail!(
+                "{}: --in-place refused: the input is tiled ({}) and imfilter writes strips;                  write the result to a new file with -o instead",
+                stack.path.display(),
+                first
+            );
+        }
+        let keep = match first.compression {
+            1 => Compression::None,
+            5 => Compression::Lzw,
+            8 | 32946 => Compression::Deflate,
+            50000 => Compression::Zstd,
+            32773 => Compression::Packbits,
+            _ => bail!(
+                "{}: --in-place refused: the input is {} and imfilter cannot write that again;                  write the result to a new file with -o, or choose the result's compression                  with --compress",
+                stack.path.display(),
+                first
+            ),
+        };
+        Ok(keep)
     }
 
     /// Where `command`'s result for `stack` goes, and whether it may replace existing files.

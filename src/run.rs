@@ -15,6 +15,7 @@ use crate::output::PendingOutput;
 use crate::pipeline::{self, StepWords};
 use crate::progress::Progress;
 use crate::stack::Stack;
+use crate::stack::write::Compression;
 use crate::stack::write::WriteOptions;
 
 /// What the `Software` tag of every output says.
@@ -34,7 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn run_command(cli: &Cli) -> Result<()> {
-    let job_for = |io| Job::new(io, cli.progress, cli.quiet);
+    let job_for = |io| Job::new(io, cli.progress, cli.silent_on_success());
     if let Some((io, op)) = cli.command.operation() {
         let step = op.build()?;
         let name = step.name();
@@ -145,6 +146,7 @@ fn execute_part(
     }
     let out_format = chain.output_format();
     let (destination, overwrite) = job.destination(&stack, name, out_format.dtype)?;
+    let compression = job.compression(&stack)?;
     let reference_files: Vec<std::path::PathBuf> = chain
         .steps()
         .iter()
@@ -193,7 +195,7 @@ fn execute_part(
         software: software(),
         imagej: job.imagej,
         carried: stack.carried_tags(),
-        compression: job.compression,
+        compression,
         history: history
             .as_ref()
             .map(|h| history::ascii_json(&history::embedded(h))),
@@ -219,7 +221,14 @@ fn execute_part(
         chain.first_sinogram_step().is_some() && chain.pointwise() && stack.is_mapped_in_place();
     if !sinograms_from_input {
         let progress = Progress::new(job.progress, name, stack.len());
-        let workers = fitting_workers(&stack, &chain, job, rayon::current_num_threads());
+        let compressed = compression != Compression::None;
+        let workers = fitting_workers(
+            &stack,
+            &chain,
+            job,
+            compressed,
+            rayon::current_num_threads(),
+        );
         if workers < rayon::current_num_threads() {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(workers)
@@ -367,7 +376,7 @@ fn execute_in_two_parts(
         output: job::OutputChoice::Path(scratch.to_path_buf()),
         force: true,
         imagej: false,
-        compression: crate::stack::write::Compression::None,
+        compression: Some(crate::stack::write::Compression::None),
         durability: crate::output::Durability::NoWait,
         quiet: true,
         ..job.clone()
@@ -419,14 +428,16 @@ fn note_unnatural_order(job: &Job) {
 
 /// As many workers as `threads` whose buffers fit in the memory available (see `memory`),
 /// saying so unless quiet when that is fewer.
-fn fitting_workers(stack: &Stack, chain: &Chain, job: &Job, threads: usize) -> usize {
+fn fitting_workers(
+    stack: &Stack,
+    chain: &Chain,
+    job: &Job,
+    compressed: bool,
+    threads: usize,
+) -> usize {
     let out = chain.output_format();
     let out_page = (out.pixels() * out.dtype.bytes()) as u64;
-    let compressed_page = if job.compression == crate::stack::write::Compression::None {
-        0
-    } else {
-        out_page
-    };
+    let compressed_page = if compressed { out_page } else { 0 };
     let per_worker =
         stack.read_buffer_bytes() + 2 * chain.largest_intermediate() as u64 + compressed_page;
     let available = crate::memory::available();

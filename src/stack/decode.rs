@@ -24,9 +24,12 @@ use super::encode::{Encoder, Field};
 use super::ifd::{ByteOrder, tag};
 use super::source::RawPage;
 
-/// Compression codes the tiff crate decodes losslessly.
+/// Compression codes imfilter decodes: every lossless one the tiff crate knows, and JPEG
+/// (TIFF Technical Note 2, "new-style" JPEG, 8-bit; the tiff crate decodes it with zune-jpeg),
+/// which old detector software writes. JPEG inputs are read as they are; outputs stay lossless.
+/// LZMA (34925, libtiff's and tifffile's .xz streams) is decoded here with liblzma.
 pub fn can_decode(compression: u16) -> bool {
-    matches!(compression, 1 | 5 | 8 | 32946 | 32773 | 50000)
+    matches!(compression, 1 | 5 | 7 | 8 | 32946 | 32773 | 34925 | 50000)
 }
 
 /// Decodes `page` of the file `bytes` into `dst` (exactly the page's pixel bytes).
@@ -46,7 +49,7 @@ pub fn decode_page(
         ));
     }
     match page.compression {
-        5 | 8 | 32946 | 50000 => {
+        5 | 8 | 32946 | 34925 | 50000 => {
             let (inflated, plain) =
                 inflate_chunks(bytes, page).map_err(|why| format!("cannot decode: {why}"))?;
             decode_with_tiff(&inflated, byte_order, &plain, dst)
@@ -215,6 +218,7 @@ fn inflate_chunks(bytes: &[u8], page: &RawPage) -> Result<(Vec<u8>, RawPage), St
         let got = match page.compression {
             50000 => unzstd(stored, padded, &mut scratch),
             5 => unlzw(stored, padded, &mut scratch),
+            34925 => unxz(stored, padded, &mut scratch),
             _ => inflate(stored, padded, &mut scratch),
         }
         .map_err(|why| format!("{} {i}: {why}", chunk_kind(page)))?;
@@ -276,6 +280,23 @@ fn inflate(stored: &[u8], most: u64, out: &mut Vec<u8>) -> Result<u64, String> {
         )),
         _ => Err("corrupt Deflate data (the stream ends early)".into()),
     }
+}
+
+/// Decompresses one LZMA chunk, an .xz stream (libtiff's `tif_lzma.c` writes one with
+/// `lzma_stream_encoder`), read to its end so that its integrity check is verified.
+fn unxz(stored: &[u8], most: u64, out: &mut Vec<u8>) -> Result<u64, String> {
+    use std::io::Read;
+    let mut decoder = liblzma::read::XzDecoder::new(stored).take(most.saturating_add(1));
+    decoder
+        .read_to_end(out)
+        .map_err(|e| format!("corrupt LZMA data ({e})"))?;
+    let got = out.len() as u64;
+    if got > most {
+        return Err(format!(
+            "corrupt LZMA data (it decodes to more than {most} bytes)"
+        ));
+    }
+    Ok(got)
 }
 
 /// Decompresses one ZSTD frame: libzstd checks the frame checksum when the writer stored one,
@@ -393,6 +414,9 @@ fn fields_for(page: &RawPage) -> io::Result<Vec<(u16, Field)>> {
         (tag::PREDICTOR, Field::Short(vec![page.predictor])),
         (tag::SAMPLE_FORMAT, Field::Short(vec![page.sample_format])),
     ];
+    if let Some(tables) = &page.jpeg_tables {
+        fields.push((tag::JPEG_TABLES, Field::Undefined(tables.clone())));
+    }
     match page.tile {
         Some((tile_width, tile_length)) => fields.extend([
             (tag::TILE_WIDTH, long(tile_width)?),

@@ -25,6 +25,8 @@ pub enum Field {
     Offsets(Vec<u64>),
     Ascii(String),
     Rational(Vec<(u32, u32)>),
+    /// Bytes of TIFF type UNDEFINED (7), such as JPEGTables.
+    Undefined(Vec<u8>),
 }
 
 impl Field {
@@ -36,6 +38,7 @@ impl Field {
             Field::Offsets(v) => (4, v.len() as u64, 4),
             Field::Ascii(s) => (2, s.len() as u64 + 1, 1),
             Field::Rational(v) => (5, v.len() as u64, 8),
+            Field::Undefined(v) => (7, v.len() as u64, 1),
         }
     }
 }
@@ -216,6 +219,7 @@ impl Bytes {
                 self.u32(n);
                 self.u32(d);
             }),
+            Field::Undefined(v) => self.buf.extend_from_slice(v),
         }
         Ok(())
     }

@@ -57,6 +57,8 @@ pub mod tag {
     pub const TILE_OFFSETS: u16 = 324;
     pub const TILE_BYTE_COUNTS: u16 = 325;
     pub const SAMPLE_FORMAT: u16 = 339;
+    /// The quantisation and Huffman tables every JPEG strip or tile of the page shares.
+    pub const JPEG_TABLES: u16 = 347;
     pub const X_RESOLUTION: u16 = 282;
     pub const Y_RESOLUTION: u16 = 283;
     pub const RESOLUTION_UNIT: u16 = 296;

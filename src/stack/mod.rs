@@ -4,6 +4,7 @@
 pub mod decode;
 pub mod encode;
 pub mod ifd;
+pub mod lzw;
 pub mod mapped;
 pub mod source;
 pub mod write;
@@ -50,6 +51,24 @@ pub enum StackKind {
     Stdin,
     /// Several paths given one by one (a shell glob): one stack, in the order given.
     Files,
+}
+
+/// How a page is stored: its TIFF compression code, and tiles or strips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storage {
+    pub compression: u16,
+    pub tiled: bool,
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.compression {
+            1 => "uncompressed".to_string(),
+            code => format!("{}-compressed", source::compression_name(code)),
+        };
+        let layout = if self.tiled { "tiles" } else { "strips" };
+        write!(f, "{name}, in {layout}")
+    }
 }
 
 /// A page of the stack: which file, which page in it.
@@ -139,6 +158,16 @@ impl Stack {
         }
         self.pages = keep.into_iter().map(|i| self.pages[i]).collect();
         Ok(())
+    }
+
+    /// How image `index` is stored in its file.
+    pub fn page_storage(&self, index: usize) -> Storage {
+        let at = self.pages[index];
+        let raw = &self.sources[at.source].pages[at.page];
+        Storage {
+            compression: raw.compression,
+            tiled: raw.tile.is_some(),
+        }
     }
 
     /// Whether image `index` is the one page of its file.
@@ -287,12 +316,12 @@ impl Stack {
     }
 
     /// The memory a worker holds to read one page: nothing for pages read in place from a
-    /// map; a page for pages decoded or copied; two for Deflate and ZSTD, which are inflated
+    /// map; a page for pages decoded or copied; two for LZW, Deflate, LZMA and ZSTD, which are decoded
     /// into a buffer of their own first (see `decode`).
     pub fn read_buffer_bytes(&self) -> u64 {
         let page = (self.format.pixels() * self.format.dtype.bytes()) as u64;
         let copies = |raw: &RawPage, order: ByteOrder| match raw.compression {
-            8 | 32946 | 50000 => 2,
+            5 | 8 | 32946 | 34925 | 50000 => 2,
             _ if raw.tile.is_some()
                 || order != ByteOrder::native()
                 || raw.contiguous_offset().is_none() =>
@@ -387,8 +416,15 @@ fn page_format(raw: &RawPage) -> Result<PageFormat, String> {
 fn check_supported_storage(raw: &RawPage) -> Result<(), String> {
     if !decode::can_decode(raw.compression) {
         return Err(format!(
-            "{} compression is not supported (supported: none, LZW, Deflate, PackBits, ZSTD)",
+            "{} compression is not supported (supported: none, LZW, Deflate, PackBits, ZSTD, \
+             LZMA, JPEG)",
             raw.compression_name()
+        ));
+    }
+    if raw.compression == 7 && (raw.bits_per_sample != 8 || raw.sample_format != 1) {
+        return Err(format!(
+            "JPEG with {}-bit samples is not supported (JPEG pages are read with 8-bit samples)",
+            raw.bits_per_sample
         ));
     }
     Ok(())

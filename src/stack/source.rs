@@ -13,7 +13,7 @@ use super::mapped::ReadMap;
 use crate::pixel::DType;
 
 /// TIFF Compression values imfilter names in messages.
-fn compression_name(code: u16) -> String {
+pub fn compression_name(code: u16) -> String {
     match code {
         1 => "none".into(),
         5 => "LZW".into(),
@@ -43,6 +43,8 @@ pub struct RawPage {
     pub rows_per_strip: u64,
     /// (offset, byte count) of each strip or tile, in file order of the spec.
     pub chunks: Vec<(u64, u64)>,
+    /// JPEG pages: the tables their strips or tiles share (TIFF Technical Note 2).
+    pub jpeg_tables: Option<Vec<u8>>,
 }
 
 impl RawPage {
@@ -404,6 +406,13 @@ fn read_page(
         .map_err(e)?
         .unwrap_or(1);
     let photometric = f.uint(dir, tag::PHOTOMETRIC, None).map_err(e)?;
+    let jpeg_tables = match compression {
+        7 => f
+            .uints(dir, tag::JPEG_TABLES)
+            .map_err(e)?
+            .map(|v| v.into_iter().map(|b| b as u8).collect()),
+        _ => None,
+    };
     let tile = match f.uints(dir, tag::TILE_OFFSETS).map_err(e)? {
         None => None,
         Some(_) => {
@@ -460,6 +469,7 @@ fn read_page(
         tile,
         rows_per_strip,
         chunks: offsets.into_iter().zip(counts).collect(),
+        jpeg_tables,
     };
     for &(offset, count) in &page.chunks {
         if offset.checked_add(count).is_none_or(|end| end > file_len) {

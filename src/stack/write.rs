@@ -48,6 +48,8 @@ pub enum Compression {
     /// Deflate (zlib), TIFF code 8: what libtiff, tifffile and ImageJ read.
     Deflate,
     Zstd,
+    /// PackBits (TIFF 6.0, section 9), row by row: what `--in-place` keeps on a PackBits input.
+    Packbits,
 }
 
 impl Compression {
@@ -58,6 +60,7 @@ impl Compression {
             Compression::Lzw => 5,
             Compression::Deflate => 8,
             Compression::Zstd => 50000,
+            Compression::Packbits => 32773,
         }
     }
 
@@ -65,7 +68,8 @@ impl Compression {
     /// input byte, codes of at most 12 bits, plus a clear code each time the 4094-entry table
     /// fills, a leading clear and the end code. Deflate: stored blocks, 5 bytes per 64 KiB and
     /// the 6-byte zlib wrapper, taken from zlib's own `compressBound`. ZSTD: `ZSTD_compressBound`.
-    fn worst_case(self, n: u64) -> u64 {
+    /// PackBits: one header byte per 128 literal bytes of each row of `row_bytes`.
+    fn worst_case(self, n: u64, row_bytes: u64) -> u64 {
         match self {
             Compression::None => n,
             Compression::Lzw => {
@@ -74,19 +78,26 @@ impl Compression {
             }
             Compression::Deflate => n + (n >> 12) + (n >> 14) + (n >> 25) + 13,
             Compression::Zstd => zstd::zstd_safe::compress_bound(n as usize) as u64,
+            Compression::Packbits => {
+                let row = row_bytes.clamp(1, n.max(1));
+                n + n.div_ceil(row) * row.div_ceil(128)
+            }
         }
     }
 
-    fn compress(self, bytes: &[u8]) -> io::Result<Vec<u8>> {
-        use tiff::encoder::compression::{CompressionAlgorithm, Deflate, DeflateLevel, Lzw};
+    /// `bytes`, whole rows of `row_bytes`, compressed.
+    fn compress(self, bytes: &[u8], row_bytes: usize) -> io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(bytes.len() / 2);
         match self {
             Compression::None => out.extend_from_slice(bytes),
-            Compression::Lzw => {
-                Lzw.write_to(&mut out, bytes)?;
-            }
-            Compression::Deflate => {
-                Deflate::with_level(DeflateLevel::Balanced).write_to(&mut out, bytes)?;
+            Compression::Lzw => super::lzw::encode(bytes, &mut out),
+            Compression::Deflate => out = deflate(bytes)?,
+            Compression::Packbits => {
+                // TIFF 6.0: "each row is packed separately"; a run never crosses a row.
+                use tiff::encoder::compression::{CompressionAlgorithm, Packbits};
+                for row in bytes.chunks(row_bytes.max(1)) {
+                    Packbits.write_to(&mut out, row)?;
+                }
             }
             Compression::Zstd => {
                 // With the frame checksum, a reader (imfilter's own included) can tell a
@@ -101,6 +112,26 @@ impl Compression {
     }
 }
 
+/// `bytes` as a zlib stream at level 6 (zlib's default, tifffile's), by libdeflate: in the
+/// issue 19 comparison zlib-rs took 1.17 × tifffile's time and wrote 3 % more, where libdeflate
+/// compresses whole buffers faster and smaller at the same level (docs/benchmarks.md, section 10).
+fn deflate(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    use libdeflater::{CompressionLvl, Compressor};
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Compressor> = std::cell::RefCell::new(
+            Compressor::new(CompressionLvl::default()),
+        );
+    }
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        let mut out = vec![0; compressor.zlib_compress_bound(bytes.len())];
+        let written = compressor
+            .zlib_compress(bytes, &mut out)
+            .map_err(|e| io::Error::other(format!("Deflate: {e}")))?;
+        out.truncate(written);
+        Ok(out)
+    })
+}
+
 /// The predictor a compressed output uses. Neighbouring pixels of an image are alike, so
 /// their differences compress far better: horizontal differencing (2) for integers, the
 /// floating-point predictor (3) for floats. But only where every reader the files are promised
@@ -112,7 +143,7 @@ fn predictor_for(dtype: crate::pixel::DType, compression: Compression) -> u16 {
     use crate::pixel::DType;
     let float = matches!(dtype, DType::F32 | DType::F64);
     match compression {
-        Compression::None | Compression::Deflate => 1,
+        Compression::None | Compression::Deflate | Compression::Packbits => 1,
         Compression::Lzw if float => 1,
         Compression::Lzw => 2,
         Compression::Zstd if float => 3,
@@ -383,7 +414,7 @@ impl Layout {
                 .into_par_iter()
                 .map_init(Vec::new, |scratch, strip| {
                     let predicted = predict(strip, self.format, predictor, scratch);
-                    compression.compress(predicted)
+                    compression.compress(predicted, row_bytes as usize)
                 })
                 .collect::<io::Result<Vec<_>>>()?;
             let strips_per_page = page_bytes.div_ceil(strip_bytes.max(1));
@@ -455,9 +486,10 @@ impl Layout {
         let full_strips = height / rows_per_strip;
         let strip_bytes = rows_per_strip * self.row_bytes();
         let last_bytes = (height % rows_per_strip) * self.row_bytes();
-        let per_page = full_strips * compression.worst_case(strip_bytes)
+        let row_bytes = self.row_bytes();
+        let per_page = full_strips * compression.worst_case(strip_bytes, row_bytes)
             + if last_bytes > 0 {
-                compression.worst_case(last_bytes)
+                compression.worst_case(last_bytes, row_bytes)
             } else {
                 0
             };
@@ -598,10 +630,17 @@ mod tests {
                 x as u8
             })
             .collect();
-        for codec in [Compression::Lzw, Compression::Deflate, Compression::Zstd] {
+        let codecs = [
+            Compression::Lzw,
+            Compression::Deflate,
+            Compression::Zstd,
+            Compression::Packbits,
+        ];
+        for codec in codecs {
             for bytes in [&noise[..], &noise[..1], &[7u8; 65_536][..]] {
-                let written = codec.compress(bytes).expect("compresses").len() as u64;
-                let bound = codec.worst_case(bytes.len() as u64);
+                let row = 1000.min(bytes.len());
+                let written = codec.compress(bytes, row).expect("compresses").len() as u64;
+                let bound = codec.worst_case(bytes.len() as u64, row as u64);
                 assert!(
                     written <= bound,
                     "{codec:?}: {} bytes became {written}, past the bound {bound}",

@@ -30,3 +30,174 @@ fn the_manual_page_is_roff_naming_the_operations() {
         assert!(page.contains(word), "the man page lacks {word}");
     }
 }
+
+/// The sample job, as a cron line runs it: stderr is a file, not a terminal.
+fn sample_job(s: &Scratch, extra: &[&str]) -> assert_cmd::assert::Assert {
+    let sample = crate::support::fixtures().join("sample");
+    s.imfilter_as_cron_runs_it()
+        .args(["background-correct", "--flat"])
+        .arg(sample.join("flat.tif"))
+        .arg("--dark")
+        .arg(sample.join("dark.tif"))
+        .arg(sample.join("stack.tif"))
+        .args(["-o", "out.tif", "--force"])
+        .args(extra)
+        .assert()
+}
+
+#[test]
+fn off_a_terminal_a_successful_run_prints_nothing_so_cron_sends_no_mail() {
+    let s = Scratch::new();
+    let out = sample_job(&s, &[]).success();
+    assert!(out.get_output().stderr.is_empty(), "{:?}", out.get_output());
+    assert!(out.get_output().stdout.is_empty());
+    assert!(s.path("out.tif").exists());
+}
+
+#[test]
+fn off_a_terminal_a_failed_run_still_says_why() {
+    let s = Scratch::new();
+    let out = s
+        .imfilter_as_cron_runs_it()
+        .args(["median", "--size", "3", "missing.tif", "-o", "out.tif"])
+        .assert()
+        .failure();
+    let text = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(text.contains("missing.tif"), "{text}");
+}
+
+#[test]
+fn verbose_or_progress_lines_asked_for_by_name_bring_the_summary_back() {
+    for extra in [&["-v"][..], &["--verbose"], &["--progress", "plain"]] {
+        let s = Scratch::new();
+        let out = sample_job(&s, extra).success();
+        let text = String::from_utf8_lossy(&out.get_output().stderr);
+        assert!(text.contains("background-correct"), "{extra:?}: {text}");
+        assert!(text.contains("out.tif"), "{extra:?}: {text}");
+    }
+    let s = Scratch::new();
+    let out = sample_job(&s, &["--progress", "json"]).success();
+    let last = String::from_utf8_lossy(&out.get_output().stderr)
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let summary: serde_json::Value = serde_json::from_str(&last).expect("a JSON summary");
+    assert!(summary.is_object(), "{last}");
+}
+
+#[test]
+fn quiet_wins_over_verbose() {
+    let s = Scratch::new();
+    let out = sample_job(&s, &["-v", "-q"]).success();
+    assert!(out.get_output().stderr.is_empty(), "{:?}", out.get_output());
+}
+
+fn info_json(s: &Scratch, file: &str) -> serde_json::Value {
+    let out = s
+        .imfilter()
+        .args(["info", "--json", file])
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).expect("info --json is JSON")
+}
+
+#[test]
+fn in_place_keeps_the_inputs_compression_and_the_pixels_equal_an_uncompressed_run() {
+    let cases = [
+        ("formats/tiffcp_lzw.tif", "LZW"),
+        ("formats/tiffcp_zip.tif", "Deflate"),
+        ("formats/tifffile_float32_zstd.tif", "ZSTD"),
+        ("formats/tiffcp_packbits_rows1.tif", "PackBits"),
+        ("formats/pillow_uint16.tif", "none"),
+    ];
+    for (fixture, compression) in cases {
+        let s = Scratch::new();
+        s.copy_fixture(fixture, "in.tif");
+        let before = info_json(&s, "in.tif");
+        assert_eq!(before["compression"], compression, "{fixture}: {before}");
+        s.imfilter()
+            .args(["median", "--size", "3", "in.tif", "-o", "reference.tif"])
+            .assert()
+            .success();
+        s.imfilter()
+            .args(["median", "--size", "3", "in.tif", "--in-place"])
+            .assert()
+            .success();
+        let after = info_json(&s, "in.tif");
+        assert_eq!(after["compression"], compression, "{fixture}: {after}");
+        crate::support::assert_identical(
+            &s.path("in.tif"),
+            &s.path("reference.tif"),
+            crate::support::Nan::Bits,
+        );
+    }
+}
+
+#[test]
+fn in_place_with_compress_changes_the_kind_because_it_was_asked() {
+    let s = Scratch::new();
+    s.copy_fixture("formats/tiffcp_lzw.tif", "in.tif");
+    s.imfilter()
+        .args([
+            "median",
+            "--size",
+            "3",
+            "in.tif",
+            "--in-place",
+            "--compress",
+            "none",
+        ])
+        .assert()
+        .success();
+    assert_eq!(info_json(&s, "in.tif")["compression"], "none");
+}
+
+#[test]
+fn in_place_on_what_imfilter_cannot_write_again_is_refused_and_the_input_kept() {
+    let s = Scratch::new();
+    s.copy_fixture("formats/tiffcp_tiled.tif", "in.tif");
+    let before = std::fs::read(s.path("in.tif")).expect("copied");
+    let out = s
+        .imfilter()
+        .args(["median", "--size", "3", "in.tif", "--in-place"])
+        .assert()
+        .failure();
+    crate::support::assert_one_line_error(&out.get_output().stderr, &["in.tif", "tiled", "-o"]);
+    assert_eq!(std::fs::read(s.path("in.tif")).expect("kept"), before);
+}
+
+#[test]
+fn jpeg_and_lzma_files_from_tifffile_and_libtiff_are_read() {
+    // Pixel values against tifffile's are checked in tests/formats.rs; here, as a user runs it.
+    for fixture in ["tiffcp_uint8_jpeg.tif", "tifffile_uint16_lzma.tif", "tiffcp_lzma.tif"] {
+        let s = Scratch::new();
+        s.copy_fixture(&format!("formats/{fixture}"), "in.tif");
+        s.imfilter()
+            .args(["median", "--size", "3", "in.tif", "-o", "out.tif"])
+            .assert()
+            .success();
+        assert_eq!(info_json(&s, "out.tif")["compression"], "none", "{fixture}");
+    }
+}
+
+#[test]
+fn a_damaged_lzma_strip_is_a_one_line_error_not_wrong_pixels() {
+    let s = Scratch::new();
+    let mut bytes =
+        std::fs::read(crate::support::fixtures().join("formats/tifffile_uint16_lzma.tif"))
+            .expect("fixture");
+    let stream = bytes
+        .windows(6)
+        .position(|w| w == b"\xFD7zXZ\0")
+        .expect("an .xz stream in the file");
+    bytes[stream + 40] ^= 0x55;
+    std::fs::write(s.path("in.tif"), bytes).expect("write");
+    let out = s
+        .imfilter()
+        .args(["median", "--size", "3", "in.tif", "-o", "out.tif"])
+        .assert()
+        .failure();
+    crate::support::assert_one_line_error(&out.get_output().stderr, &["in.tif", "LZMA"]);
+    assert!(!s.path("out.tif").exists());
+}

@@ -27,8 +27,16 @@ impl Scratch {
         self.dir.path().join(rel)
     }
 
-    /// `imfilter` run in the scratch directory, quiet unless the test asks otherwise.
+    /// `imfilter -v` run in the scratch directory: stderr is not a terminal here, so without
+    /// `-v` a successful run prints nothing, and most tests read its summary line.
     pub fn imfilter(&self) -> Command {
+        let mut cmd = self.imfilter_as_cron_runs_it();
+        cmd.arg("-v");
+        cmd
+    }
+
+    /// `imfilter` with nothing added, as cron or a pipeline runs it.
+    pub fn imfilter_as_cron_runs_it(&self) -> Command {
         let mut cmd = Command::cargo_bin("imfilter").expect("binary built");
         cmd.current_dir(self.dir.path());
         cmd
@@ -150,7 +158,7 @@ pub fn assert_matches_reference(actual: &Path, expected: &Path) {
 /// and `arenas` malloc arenas: an allocation the limit cannot back then fails instead of
 /// eating the machine, and the test sees how imfilter takes it. glibc reserves 64 MiB of
 /// address space per arena, so the count is kept small for the limit to measure imfilter,
-/// not the machine's core count.
+/// not the machine's core count. With `-v`, as the tests read its notes.
 pub fn run_with_address_space(
     s: &Scratch,
     bytes: u64,
@@ -160,6 +168,7 @@ pub fn run_with_address_space(
     std::process::Command::new("prlimit")
         .arg(format!("--as={bytes}"))
         .arg(assert_cmd::cargo::cargo_bin!("imfilter"))
+        .arg("-v")
         .args(args)
         .current_dir(s.dir.path())
         .env("MALLOC_ARENA_MAX", arenas.to_string())
