@@ -181,8 +181,9 @@ fn compressed_outputs_read_the_same_in_tifffile_libtiff_and_imagej() {
 }
 
 /// Integer outputs compressed with the predictor each reader decodes right: LZW and ZSTD with
-/// horizontal differencing, Deflate without (ImageJ 1.x would show Deflate's differences as
-/// the image). tifffile and ImageJ read the same pixels as from the uncompressed output.
+/// horizontal differencing, Deflate and PackBits without (ImageJ 1.x would show Deflate's
+/// differences as the image). tifffile and ImageJ read the same pixels as from the
+/// uncompressed output.
 #[test]
 fn compressed_integer_outputs_use_a_predictor_every_reader_decodes() {
     if !tools_present("predictor") {
@@ -199,7 +200,7 @@ fn compressed_integer_outputs_use_a_predictor_every_reader_decodes() {
     };
     let plain = median(&[], "plain.tif");
     let plain_mean = imagej(&plain);
-    for (flag, predictor) in [("lzw", 2), ("deflate", 1), ("zstd", 2)] {
+    for (flag, predictor) in [("lzw", 2), ("deflate", 1), ("zstd", 2), ("packbits", 1)] {
         let out = median(&["--compress", flag], &format!("{flag}.tif"));
         let t = tifffile(&out, Some(&plain));
         assert_eq!(t["predictor"], predictor, "{flag}");
