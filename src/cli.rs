@@ -335,6 +335,10 @@ macro_rules! operations {
             /// Describe a TIFF file or directory: pages, shape, type, layout
             Info(InfoArgs),
 
+            /// Write one page as a PNG to look at, contrast stretched from its 1st to its 99th
+            /// percentile; --compare puts the same page of another stack beside it
+            Preview(PreviewArgs),
+
             /// Print a shell completion script: imfilter completions bash > ~/.local/share/bash-completion/completions/imfilter
             Completions(CompletionsArgs),
 
@@ -634,4 +638,36 @@ pub struct InfoArgs {
     /// With --stats, each page's too
     #[arg(long, requires = "stats")]
     pub per_page: bool,
+
+    /// A 256-bin histogram of one page's finite values, from its minimum to its maximum (as
+    /// numpy.histogram bins them)
+    #[arg(long)]
+    pub histogram: bool,
+
+    /// The page --histogram describes, numbered from 0
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "histogram")]
+    pub page: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// A TIFF file or a directory of TIFF files
+    pub path: PathBuf,
+
+    /// The page to show, numbered from 0
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub page: usize,
+
+    /// Another stack whose same page is shown beside it (raw beside corrected, say), each
+    /// stretched by its own percentiles
+    #[arg(long, value_name = "STACK")]
+    pub compare: Option<PathBuf>,
+
+    /// The PNG to write [default: beside the input, NAME_pageN.png]
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the PNG if it exists
+    #[arg(long)]
+    pub force: bool,
 }

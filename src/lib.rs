@@ -17,6 +17,7 @@ pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod pixel;
+pub mod preview;
 pub mod progress;
 pub mod run;
 pub mod stack;

@@ -46,7 +46,8 @@ fn run_command(cli: &Cli) -> Result<()> {
         return execute(vec![planned], name, &job_for(io));
     }
     match &cli.command {
-        Command::Info(args) => crate::info::print(&args.path, args.json, args.stats, args.per_page),
+        Command::Info(args) => crate::info::print(args),
+        Command::Preview(args) => crate::preview::run(args, cli.silent_on_success()),
         Command::Completions(args) => Ok(cli::print_completions(args.shell)?),
         Command::Man => Ok(cli::print_man_page()?),
         Command::Run(args) => {

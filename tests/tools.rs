@@ -253,3 +253,54 @@ fn past_4_gib_bigtiff_and_the_imagej_form_are_read_by_tifffile() {
         }
     }
 }
+
+/// `imfilter preview` writes a PNG that Pillow opens, at the page's size, with the pixels the
+/// stated stretch gives (fixtures/preview/golden.json, computed with numpy).
+#[test]
+fn preview_pngs_open_in_pillow_with_the_stretched_pixels() {
+    let pillow = Command::new("python3")
+        .args(["-c", "import PIL, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !pillow {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install Pillow (see .ci/run)"
+        );
+        eprintln!("preview: skipped: Pillow not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stack = root().join("fixtures/sample/stack.tif");
+    let stack = stack.to_str().expect("utf-8");
+    imfilter(
+        dir.path(),
+        &["preview", stack, "--page", "3", "-o", "page.png"],
+    );
+    let script = "import sys, json, numpy; from PIL import Image; \
+                  im = Image.open(sys.argv[1]); \
+                  print(json.dumps({'size': im.size, 'mode': im.mode, \
+                  'pixels': numpy.asarray(im).ravel().tolist()}))";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path().join("page.png"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/preview/golden.json")).expect("golden"),
+    )
+    .expect("json");
+    let expected = &golden["stretch"]["sample/stack.tif:3"];
+    assert_eq!(seen["mode"], "L");
+    assert_eq!(
+        seen["size"],
+        serde_json::json!([expected["width"], expected["height"]])
+    );
+    assert_eq!(seen["pixels"], expected["pixels"]);
+}

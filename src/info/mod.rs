@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
+use crate::preview::Histogram;
 use crate::stack::ifd::ByteOrder;
 use crate::stack::list_tiffs;
 use crate::stack::source::{Keep, Source};
@@ -98,12 +99,29 @@ impl Info {
     }
 }
 
-/// Prints `info` for `path`, as text or as one JSON object; with `stats`, the values'
-/// statistics too (per page with `per_page`).
-pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<()> {
+/// Bins of `info --histogram`: one per grey level of an 8-bit display.
+const HISTOGRAM_BINS: usize = 256;
+
+/// Prints `info` for `args.path`, as text or as one JSON object; with `--stats`, the values'
+/// statistics too (per page with `--per-page`); with `--histogram`, one page's histogram.
+pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
+    let (path, as_json, per_page) = (args.path.as_path(), args.json, args.per_page);
     let i = Info::of(path)?;
-    let stats = stats
-        .then(|| stats::of_stack(&crate::stack::Stack::open(path)?))
+    let opened = (args.stats || args.histogram)
+        .then(|| crate::stack::Stack::open(path))
+        .transpose()?;
+    let stats = opened
+        .as_ref()
+        .filter(|_| args.stats)
+        .map(stats::of_stack)
+        .transpose()?;
+    let histogram = opened
+        .as_ref()
+        .filter(|_| args.histogram)
+        .map(|stack| -> Result<Histogram> {
+            let values = crate::preview::page_values(stack, args.page)?;
+            Ok(crate::preview::histogram(&values, HISTOGRAM_BINS))
+        })
         .transpose()?;
     let dtype = match &i.dtype {
         Ok(d) => d.clone(),
@@ -131,6 +149,14 @@ pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<
                 .as_ref()
                 .filter(|_| per_page)
                 .map(|(_, pages)| pages.iter().map(|p| p.to_json()).collect::<Vec<_>>()),
+            "histogram": histogram.as_ref().map(|h| json!({
+                "page": args.page,
+                "min": h.min,
+                "max": h.max,
+                "bins": h.counts.len(),
+                "counts": h.counts,
+                "not_finite": h.not_finite,
+            })),
         })
         .to_string()
     } else {
@@ -178,6 +204,23 @@ pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<
                 "history:     {} (imfilter's, written in the file)",
                 i.history.join(" -> ")
             ));
+        }
+        if let Some(h) = &histogram {
+            lines.push(format!(
+                "histogram:   page {}, {} bins from {} to {}{} (bin start: count)",
+                args.page,
+                h.counts.len(),
+                h.min,
+                h.max,
+                match h.not_finite {
+                    0 => String::new(),
+                    n => format!(", {n} NaN or infinite values left out"),
+                }
+            ));
+            let width = (h.max - h.min) / h.counts.len() as f64;
+            for (b, count) in h.counts.iter().enumerate() {
+                lines.push(format!("  {}: {count}", h.min + b as f64 * width));
+            }
         }
         if let Some((whole, pages)) = &stats {
             lines.push(format!("values:      {}", whole.line()));

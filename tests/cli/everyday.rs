@@ -170,7 +170,11 @@ fn in_place_on_what_imfilter_cannot_write_again_is_refused_and_the_input_kept() 
 #[test]
 fn jpeg_and_lzma_files_from_tifffile_and_libtiff_are_read() {
     // Pixel values against tifffile's are checked in tests/formats.rs; here, as a user runs it.
-    for fixture in ["tiffcp_uint8_jpeg.tif", "tifffile_uint16_lzma.tif", "tiffcp_lzma.tif"] {
+    for fixture in [
+        "tiffcp_uint8_jpeg.tif",
+        "tifffile_uint16_lzma.tif",
+        "tiffcp_lzma.tif",
+    ] {
         let s = Scratch::new();
         s.copy_fixture(&format!("formats/{fixture}"), "in.tif");
         s.imfilter()
@@ -200,4 +204,142 @@ fn a_damaged_lzma_strip_is_a_one_line_error_not_wrong_pixels() {
         .failure();
     crate::support::assert_one_line_error(&out.get_output().stderr, &["in.tif", "LZMA"]);
     assert!(!s.path("out.tif").exists());
+}
+
+fn preview_golden() -> serde_json::Value {
+    let text = std::fs::read_to_string(crate::support::fixtures().join("preview/golden.json"))
+        .expect("fixtures/preview/golden.json");
+    serde_json::from_str(&text).expect("golden JSON")
+}
+
+fn read_png(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("the PNG exists"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let frame = reader.next_frame(&mut pixels).expect("one frame");
+    assert_eq!(frame.color_type, png::ColorType::Grayscale);
+    assert_eq!(frame.bit_depth, png::BitDepth::Eight);
+    pixels.truncate(frame.buffer_size());
+    (frame.width, frame.height, pixels)
+}
+
+fn golden_pixels(entry: &serde_json::Value) -> (u32, u32, Vec<u8>) {
+    let number = |k: &str| entry[k].as_u64().expect("a size") as u32;
+    let pixels = entry["pixels"]
+        .as_array()
+        .expect("pixels")
+        .iter()
+        .map(|v| v.as_u64().expect("a grey level") as u8)
+        .collect();
+    (number("width"), number("height"), pixels)
+}
+
+#[test]
+fn preview_stretches_a_page_from_its_1st_to_its_99th_percentile_as_numpy_computes_them() {
+    let golden = preview_golden();
+    for (fixture, key) in [
+        ("sample/stack.tif", "sample/stack.tif:3"),
+        ("expected/bc_mean.tif", "expected/bc_mean.tif:3"),
+    ] {
+        let s = Scratch::new();
+        s.copy_fixture(fixture, "in.tif");
+        s.imfilter()
+            .args(["preview", "in.tif", "--page", "3", "-o", "page.png"])
+            .assert()
+            .success();
+        assert_eq!(
+            read_png(&s.path("page.png")),
+            golden_pixels(&golden["stretch"][key]),
+            "{key}"
+        );
+        s.assert_no_temp_files();
+    }
+}
+
+#[test]
+fn preview_compare_puts_both_stretched_pages_side_by_side() {
+    let golden = preview_golden();
+    let (w, h, raw) = golden_pixels(&golden["stretch"]["sample/stack.tif:3"]);
+    let (w2, _, corrected) = golden_pixels(&golden["stretch"]["expected/bc_mean.tif:3"]);
+    let s = Scratch::new();
+    s.copy_fixture("sample/stack.tif", "raw.tif");
+    s.copy_fixture("expected/bc_mean.tif", "corrected.tif");
+    s.imfilter()
+        .args([
+            "preview",
+            "raw.tif",
+            "--compare",
+            "corrected.tif",
+            "--page",
+            "3",
+        ])
+        .assert()
+        .success();
+    // The default name: beside the input, NAME_pageN.png.
+    let (width, height, pixels) = read_png(&s.path("raw_page3.png"));
+    assert_eq!((width, height), (w + 4 + w2, h));
+    for y in 0..h as usize {
+        let row = &pixels[y * width as usize..][..width as usize];
+        assert_eq!(&row[..w as usize], &raw[y * w as usize..][..w as usize]);
+        assert_eq!(
+            &row[w as usize + 4..],
+            &corrected[y * w2 as usize..][..w2 as usize]
+        );
+    }
+}
+
+#[test]
+fn preview_refuses_a_missing_page_an_existing_png_and_other_extensions() {
+    let s = Scratch::new();
+    s.copy_fixture("sample/stack.tif", "in.tif");
+    let out = s
+        .imfilter()
+        .args(["preview", "in.tif", "--page", "12", "-o", "p.png"])
+        .assert()
+        .failure();
+    crate::support::assert_one_line_error(&out.get_output().stderr, &["in.tif", "page 12", "12"]);
+    std::fs::write(s.path("p.png"), b"mine").expect("write");
+    let out = s
+        .imfilter()
+        .args(["preview", "in.tif", "-o", "p.png"])
+        .assert()
+        .failure();
+    crate::support::assert_one_line_error(&out.get_output().stderr, &["p.png", "--force"]);
+    assert_eq!(std::fs::read(s.path("p.png")).expect("kept"), b"mine");
+    s.imfilter()
+        .args(["preview", "in.tif", "-o", "p.tif"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn info_histogram_counts_a_page_as_numpy_histogram_does() {
+    let golden = preview_golden();
+    for (fixture, page, key) in [
+        ("sample/stack.tif", "2", "sample/stack.tif:2"),
+        ("sample/flat.tif", "0", "sample/flat.tif:0"),
+    ] {
+        let s = Scratch::new();
+        s.copy_fixture(fixture, "in.tif");
+        let out = s
+            .imfilter()
+            .args(["info", "--json", "--histogram", "--page", page, "in.tif"])
+            .assert()
+            .success();
+        let info: serde_json::Value =
+            serde_json::from_slice(&out.get_output().stdout).expect("JSON");
+        let expected = &golden["histogram"][key];
+        assert_eq!(info["histogram"]["counts"], expected["counts"], "{key}");
+        assert_eq!(info["histogram"]["min"], expected["min"], "{key}");
+        assert_eq!(info["histogram"]["max"], expected["max"], "{key}");
+        let text = s
+            .imfilter()
+            .args(["info", "--histogram", "--page", page, "in.tif"])
+            .assert()
+            .success();
+        let text = String::from_utf8_lossy(&text.get_output().stdout).into_owned();
+        assert!(text.contains("256 bins"), "{text}");
+    }
 }
