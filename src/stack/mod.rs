@@ -213,6 +213,14 @@ impl Stack {
         self.sources.iter().try_for_each(Source::check_unchanged)
     }
 
+    /// The first FITS file of the stack, if it reads one (`--in-place` cannot write FITS).
+    pub fn fits_file(&self) -> Option<&Path> {
+        self.sources
+            .iter()
+            .find(|s| s.fits)
+            .map(|s| s.path.as_path())
+    }
+
     /// The file name each page came from (for directory outputs that keep input names).
     pub fn page_file(&self, index: usize) -> &Path {
         &self.sources[self.pages[index].source].path
