@@ -218,6 +218,16 @@ impl<'a> Header<'a> {
                 ));
             };
             if let Some(i) = card.iter().position(|b| !(0x20..=0x7e).contains(b)) {
+                // Past the first block, a header without its END card has usually run into
+                // its data: say that, not only the byte.
+                if pos >= at + BLOCK {
+                    return Err(format!(
+                        "HDU {hdu}: no END card before offset {}, where byte 0x{:02x} is not \
+                         header text: the END card is missing or the header is corrupt",
+                        pos + i,
+                        card[i]
+                    ));
+                }
                 return Err(format!(
                     "HDU {hdu}: byte 0x{:02x} at offset {} in the header is not printable \
                      ASCII (corrupt FITS header)",
