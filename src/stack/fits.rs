@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | 8, 16, 32, −32, −64 | none (0, 1, no BLANK) | uint8, int16, int32, float32, float64 as stored |
 //! | 16, 32 | BZERO = 2^15, 2^31 and BSCALE = 1 | uint16, uint32 (BLANK ignored, as astropy does) |
-//! | 8 | BZERO = −128 and BSCALE = 1 | astropy's int8; imfilter has no int8, so int16 of the same values |
+//! | 8 | BZERO = −128 and BSCALE = 1 | astropy's int8; imfilter has no int8, so int16 of the same values (BLANK ignored: astropy fails on it, putting NaN in int8) |
 //! | 8, 16 | any other, or a BLANK | float32: `raw × BSCALE + BZERO` in float32, BLANK → NaN |
 //! | 32, 64 | any other, or a BLANK | float64: the same in float64 |
 //! | −32, −64 | any other (BLANK is ignored) | float32, float64: the same in the stored type |
