@@ -249,7 +249,7 @@ pub(crate) fn beside(input: &Path, command: &str) -> PathBuf {
         Some(ext) if input.is_file() => {
             names::joined(&names::joined(names::tiff_stem(name), &suffix), ext)
         }
-        _ if input.is_file() => names::joined(name, format!("{suffix}.tif")),
+        _ if input.is_file() => names::joined(names::fits_stem(name), format!("{suffix}.tif")),
         _ => names::joined(name, &suffix),
     };
     input.with_file_name(new_name)
@@ -264,22 +264,30 @@ pub(crate) fn page_names(stack: &Stack) -> Vec<OsString> {
     {
         return (0..stack.len())
             .map(|i| {
-                stack
-                    .page_file(i)
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_os_string()
+                let name = stack.page_file(i).file_name().unwrap_or_default();
+                // A FITS file's image is written as a TIFF: `proj_1.fits` → `proj_1.tif`.
+                match names::fits_stem(name) {
+                    stem if stem.len() < name.len() => names::joined(stem, ".tif"),
+                    _ => name.to_os_string(),
+                }
             })
             .collect();
     }
     let base = stack.path.file_name().unwrap_or(OsStr::new("stack"));
-    let stem = names::tiff_stem(base);
+    let stem = names::fits_stem(names::tiff_stem(base));
     (0..stack.len())
         .map(|i| names::joined(stem, format!("_{i:06}.tif")))
         .collect()
 }
 
 fn in_place(stack: &Stack, output_dtype: DType, force: bool) -> Result<Destination> {
+    if let Some(fits) = stack.fits_file() {
+        bail!(
+            "{}: --in-place refused: it is a FITS file, and imfilter writes TIFF; write the \
+             result to a new file with -o instead",
+            fits.display()
+        );
+    }
     let input = stack.format.dtype;
     if output_dtype != input {
         bail!(

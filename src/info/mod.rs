@@ -1,4 +1,4 @@
-//! `imfilter info`: what a TIFF file (or directory of them) holds and how it is laid out.
+//! `imfilter info`: what a TIFF or FITS file (or directory of them) holds and how it is laid out.
 
 use std::io::Write;
 use std::path::Path;
@@ -27,6 +27,8 @@ pub struct Info {
     pub byte_order: &'static str,
     pub compression: String,
     pub bigtiff: bool,
+    /// The (first) file is FITS, not TIFF.
+    pub fits: bool,
     /// Every page is uncompressed and back to back: the pixels form one mappable array.
     pub contiguous: bool,
     /// Every page can be read in place (uncompressed, one run, native byte order).
@@ -83,6 +85,7 @@ impl Info {
             byte_order: first.byte_order.name(),
             compression: compressions.join(", "),
             bigtiff: first.bigtiff,
+            fits: first.fits,
             contiguous,
             readable_in_place: in_place,
             bytes: sources.iter().map(|s| s.file_len).sum(),
@@ -140,6 +143,7 @@ pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
             "byte_order": i.byte_order,
             "compression": i.compression,
             "bigtiff": i.bigtiff,
+            "format": if i.fits { "FITS" } else if i.bigtiff { "BigTIFF" } else { "TIFF" },
             "contiguous": i.contiguous,
             "readable_in_place": i.readable_in_place,
             "bytes": i.bytes,
@@ -178,7 +182,13 @@ pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
             format!("compression: {}", i.compression),
             format!(
                 "format:      {}",
-                if i.bigtiff { "BigTIFF" } else { "classic TIFF" }
+                if i.fits {
+                    "FITS"
+                } else if i.bigtiff {
+                    "BigTIFF"
+                } else {
+                    "classic TIFF"
+                }
             ),
             // Plain statements of what the file is, not yes/no against a definition.
             format!(
@@ -194,7 +204,7 @@ pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
                 if i.readable_in_place {
                     "in place, without decoding"
                 } else {
-                    "decoded page by page (compressed, tiled, or another byte order)"
+                    "decoded page by page (compressed, tiled, another byte order, or FITS scaling)"
                 }
             ),
             format!("bytes:       {}", i.bytes),

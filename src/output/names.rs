@@ -67,6 +67,18 @@ pub fn tiff_stem(name: &OsStr) -> &OsStr {
     name
 }
 
+/// The file name of `path` with a FITS extension (`.fits`, `.fit`, `.fts`, any case) taken off:
+/// imfilter writes TIFF, so a FITS input's result is named `STEM….tif`, never `….fits`.
+pub fn fits_stem(name: &OsStr) -> &OsStr {
+    let bytes = name.as_bytes();
+    for ext in [&b".fits"[..], b".fit", b".fts"] {
+        if bytes.len() > ext.len() && bytes[bytes.len() - ext.len()..].eq_ignore_ascii_case(ext) {
+            return OsStr::from_bytes(&bytes[..bytes.len() - ext.len()]);
+        }
+    }
+    name
+}
+
 /// The TIFF extension `name` ends with (keeping its case), if any.
 pub fn tiff_extension(name: &OsStr) -> Option<&OsStr> {
     let stem = tiff_stem(name).as_bytes().len();

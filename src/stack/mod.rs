@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod fits;
 pub mod ifd;
 pub mod lzw;
 pub mod mapped;
@@ -241,6 +242,14 @@ impl Stack {
         self.sources.iter().try_for_each(Source::check_unchanged)
     }
 
+    /// The first FITS file of the stack, if it reads one (`--in-place` cannot write FITS).
+    pub fn fits_file(&self) -> Option<&Path> {
+        self.sources
+            .iter()
+            .find(|s| s.fits)
+            .map(|s| s.path.as_path())
+    }
+
     /// The file name each page came from (for directory outputs that keep input names).
     pub fn page_file(&self, index: usize) -> &Path {
         &self.sources[self.pages[index].source].path
@@ -298,6 +307,11 @@ impl Stack {
             })?;
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
+        if raw.fits_scaling.is_some() {
+            fits::decode_scaled(&bytes, raw, dst)
+                .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
+            return Ok(Page::Borrowed(scratch));
+        }
         if raw.compression != 1 || raw.tile.is_some() {
             decode::decode_page(&bytes, source.byte_order, raw, dst)
                 .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
@@ -430,8 +444,8 @@ fn check_supported_storage(raw: &RawPage) -> Result<(), String> {
     Ok(())
 }
 
-/// The TIFF files of a directory in natural order (`img_2` before `img_10`); hidden files and
-/// other extensions are skipped.
+/// The TIFF (and FITS) files of a directory in natural order (`img_2` before `img_10`); hidden
+/// files and other extensions are skipped.
 pub fn list_tiffs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in
@@ -440,7 +454,7 @@ pub fn list_tiffs(dir: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.with_context(|| format!("{}: cannot list directory", dir.display()))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || !is_tiff_name(&name) {
+        if name.starts_with('.') || !(is_tiff_name(&name) || fits::is_fits_name(&name)) {
             continue;
         }
         if entry.path().is_file() {
@@ -448,7 +462,10 @@ pub fn list_tiffs(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     if files.is_empty() {
-        bail!("{}: directory has no .tif or .tiff files", dir.display());
+        bail!(
+            "{}: directory has no .tif or .tiff files (nor .fits, .fit, .fts)",
+            dir.display()
+        );
     }
     files.sort_by(|a, b| natural_order(a, b));
     Ok(files)

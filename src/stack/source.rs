@@ -45,6 +45,9 @@ pub struct RawPage {
     pub chunks: Vec<(u64, u64)>,
     /// JPEG pages: the tables their strips or tiles share (TIFF Technical Note 2).
     pub jpeg_tables: Option<Vec<u8>>,
+    /// For a FITS page whose stored values are scaled (BZERO, BSCALE, BLANK): how they become
+    /// its pixels, which are then of another type than stored (`None`: read as stored).
+    pub fits_scaling: Option<super::fits::Scaling>,
 }
 
 impl RawPage {
@@ -97,7 +100,7 @@ impl RawPage {
 
     /// The offset of the pixel block when it is one uncompressed contiguous run.
     pub fn contiguous_offset(&self) -> Option<u64> {
-        if self.compression != 1 || self.tile.is_some() {
+        if self.compression != 1 || self.tile.is_some() || self.fits_scaling.is_some() {
             return None;
         }
         let (first, _) = *self.chunks.first()?;
@@ -149,6 +152,8 @@ pub struct Source {
     /// The history imfilter wrote into the file, if it did (`tag::IMFILTER_HISTORY`).
     pub history: Option<String>,
     pub pages: Vec<RawPage>,
+    /// A FITS file (`stack::fits`), not a TIFF.
+    pub fits: bool,
 }
 
 impl Source {
@@ -266,6 +271,24 @@ impl Source {
         }
         let map = ReadMap::open(&file, path)
             .with_context(|| format!("{}: cannot map the file", path.display()))?;
+        if super::fits::is_fits(map.bytes()) {
+            let pages =
+                super::fits::pages(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            return Ok(Source {
+                path: path.to_path_buf(),
+                byte_order: ByteOrder::Big,
+                bigtiff: false,
+                file_len: meta.len(),
+                description: None,
+                resolution: Vec::new(),
+                history: None,
+                pages,
+                fits: true,
+                id: (meta.dev(), meta.ino()),
+                modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
+                map: (keep == Keep::Mapped).then_some(map),
+            });
+        }
         let parsed =
             TiffFile::parse(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let mut pages = Vec::with_capacity(parsed.directories.len());
@@ -323,6 +346,7 @@ impl Source {
             resolution,
             history,
             pages,
+            fits: false,
             id: (meta.dev(), meta.ino()),
             modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
             map: (keep == Keep::Mapped).then_some(map),
@@ -470,6 +494,7 @@ fn read_page(
         rows_per_strip,
         chunks: offsets.into_iter().zip(counts).collect(),
         jpeg_tables,
+        fits_scaling: None,
     };
     for &(offset, count) in &page.chunks {
         if offset.checked_add(count).is_none_or(|end| end > file_len) {
