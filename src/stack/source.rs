@@ -17,6 +17,7 @@ pub fn compression_name(code: u16) -> String {
     match code {
         1 => "none".into(),
         5 => "LZW".into(),
+        6 => "old-style JPEG".into(),
         7 => "JPEG".into(),
         8 | 32946 => "Deflate".into(),
         32773 => "PackBits".into(),

@@ -44,8 +44,31 @@ fn one_bit_image() {
 }
 
 #[test]
-fn lossy_jpeg_input_is_refused() {
-    fails_with("jpeg.tif", &["JPEG compression is not supported"]);
+fn old_style_jpeg_is_refused_by_name() {
+    // New-style JPEG (7) is read since issue 15; the old style (6, TIFF 6.0 section 22, which
+    // TIFF Technical Note 2 replaced) is not. The fixture's Compression entry, patched to 6.
+    let s = Scratch::new();
+    let mut bytes = std::fs::read(fixtures().join("bad/jpeg.tif")).expect("fixture");
+    let entry = [0x03, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x00];
+    let at = bytes
+        .windows(entry.len())
+        .position(|w| w == entry)
+        .expect("a little-endian Compression = 7 entry");
+    bytes[at + 8] = 6;
+    std::fs::write(s.path("old_jpeg.tif"), bytes).expect("write");
+    let a = s
+        .imfilter()
+        .args(["median", "--size", "3", "old_jpeg.tif", "-o", "out.tif"])
+        .assert()
+        .code(1);
+    assert_one_line_error(
+        &a.get_output().stderr,
+        &[
+            "old_jpeg.tif",
+            "old-style JPEG compression is not supported",
+        ],
+    );
+    assert!(!s.path("out.tif").exists());
 }
 
 #[test]
