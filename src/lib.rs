@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod pixel;
 pub mod progress;
 pub mod run;
+pub mod scaleout;
 pub mod stack;
