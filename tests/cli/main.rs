@@ -8,6 +8,7 @@ mod errors;
 mod everyday;
 mod first_day;
 mod hostile;
+mod job;
 mod mask_nan;
 mod median;
 mod memory;
