@@ -64,7 +64,7 @@ pub enum JobCommand {
     Status(JobDirArgs),
 
     /// Every shard done and verified: sync, write the history, rename the result into place
-    Commit(JobDirArgs),
+    Commit(CommitArgs),
 
     /// Prepare, then write and submit (sbatch) one job array per phase and a commit job, each
     /// depending on the one before (afterok)
@@ -101,6 +101,18 @@ pub struct JobDirArgs {
     /// The job folder `job prepare` printed
     #[arg(value_name = "JOBDIR")]
     pub job: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// The job folder `job prepare` printed
+    #[arg(value_name = "JOBDIR")]
+    pub job: PathBuf,
+
+    /// Trust the shards' records without reading the result back to check their CRC-32s: for
+    /// results so large that one node reading them costs more than the job (docs/scale-out.md)
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,7 +156,7 @@ pub fn run(args: &JobArgs, cli: &Cli) -> Result<()> {
         }
         JobCommand::Run(a) => shard::run(&a.job, a.phase.as_deref(), a.shard, cli),
         JobCommand::Status(a) => commit::status(&a.job),
-        JobCommand::Commit(a) => commit::commit(&a.job, cli.quiet),
+        JobCommand::Commit(a) => commit::commit(&a.job, !a.no_verify, cli.quiet),
         JobCommand::Slurm(a) => slurm::submit(a, cli),
     }
 }

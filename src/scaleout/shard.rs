@@ -269,6 +269,9 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 ((b - a) as u64 * page_bytes) as usize,
             )
             .with_context(|| format!("{}: cannot map the output", m.output.display()))?;
+            // Measured: without it the readahead around each fault zeroed large folios, up
+            // to two thirds of a shard's time (docs/benchmarks.md, section 11). Advice only.
+            let _ = map.advise_no_readahead();
             with_pixel_type!(format.dtype, O => {
                 let pages = map
                     .pages_mut::<O>(format.pixels())
