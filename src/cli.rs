@@ -344,6 +344,10 @@ macro_rules! operations {
 
             /// Print the manual page (roff): imfilter man > ~/.local/share/man/man1/imfilter.1
             Man,
+
+            /// One run split into shards for many machines (a Slurm job array), committed
+            /// atomically: prepare, run, status, commit, slurm (docs/scale-out.md)
+            Job(crate::scaleout::JobArgs),
         }
 
         /// The operations as steps of `run --step '…'`: the same arguments, without input and

@@ -20,4 +20,5 @@ pub mod pixel;
 pub mod preview;
 pub mod progress;
 pub mod run;
+pub mod scaleout;
 pub mod stack;

@@ -51,35 +51,46 @@ fn run_command(cli: &Cli) -> Result<()> {
         Command::Completions(args) => Ok(cli::print_completions(args.shell)?),
         Command::Man => Ok(cli::print_man_page()?),
         Command::Run(args) => {
-            let steps = match (&args.pipeline, &args.replay) {
-                (Some(file), _) => pipeline::from_toml(file)?,
-                (None, Some(history)) => pipeline::from_history(history)?,
-                (None, None) => args
-                    .steps
-                    .iter()
-                    .enumerate()
-                    .map(|(k, text)| {
-                        let words = cli::step_words(k + 1, text).map_err(ChainError)?;
-                        Ok(StepWords {
-                            label: format!("--step {} ('{text}')", k + 1),
-                            words,
-                        })
-                    })
-                    .collect::<Result<_>>()?,
-            };
-            let mut planned = Vec::with_capacity(steps.len());
-            for StepWords { label, words } in steps {
-                let step = cli::parse_step(&label, &words).map_err(ChainError)?;
-                let op = step.args().build().with_context(|| label.clone())?;
-                planned.push(Planned {
-                    op,
-                    arguments: words[1..].to_vec(),
-                });
-            }
+            let planned = planned_steps(&run_step_words(args)?)?;
             execute(planned, "run", &job_for(&args.io))
         }
+        Command::Job(args) => crate::scaleout::run(args, cli),
         _ => unreachable!("every operation is handled above"),
     }
+}
+
+/// The words of `run`'s steps, from `--step`s, a pipeline file or a replayed history.
+pub fn run_step_words(args: &cli::RunArgs) -> Result<Vec<StepWords>> {
+    match (&args.pipeline, &args.replay) {
+        (Some(file), _) => pipeline::from_toml(file),
+        (None, Some(history)) => pipeline::from_history(history),
+        (None, None) => args
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(k, text)| {
+                let words = cli::step_words(k + 1, text).map_err(ChainError)?;
+                Ok(StepWords {
+                    label: format!("--step {} ('{text}')", k + 1),
+                    words,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Each step parsed by its operation's definition and built.
+pub fn planned_steps(steps: &[StepWords]) -> Result<Vec<Planned>> {
+    let mut planned = Vec::with_capacity(steps.len());
+    for StepWords { label, words } in steps {
+        let step = cli::parse_step(label, words).map_err(ChainError)?;
+        let op = step.args().build().with_context(|| label.clone())?;
+        planned.push(Planned {
+            op,
+            arguments: words[1..].to_vec(),
+        });
+    }
+    Ok(planned)
 }
 
 /// A step to run, with the arguments it was given (recorded for `run --replay`).

@@ -6,7 +6,7 @@
 
 mod sinograms;
 
-pub use sinograms::run_sinograms;
+pub use sinograms::{run_sinogram_rows, run_sinograms};
 
 use anyhow::Result;
 use rayon::prelude::*;
@@ -30,25 +30,45 @@ pub fn run_chain(
     output: &mut PendingOutput,
     progress: &Progress,
 ) -> Result<()> {
+    let to = chain.image_pass_format();
+    with_pixel_type!(to.dtype, O => {
+        let pages = output.pages_mut::<O>(to.pixels());
+        assert_one_output_per_page(input, pages.len());
+        run_chain_pages(input, chain, 0, pages, progress)
+    })
+}
+
+/// [`run_chain`] for images `first .. first + pages.len()` of `input` only, into `pages`
+/// (one shard of a job, `scaleout`). Each image keeps its index in the whole stack, which a
+/// step may depend on (flats interpolated along the scan).
+pub fn run_chain_pages<O: Pixel>(
+    input: &Stack,
+    chain: &Chain,
+    first: usize,
+    pages: Vec<OutputPage<'_, O>>,
+    progress: &Progress,
+) -> Result<()> {
+    assert!(
+        first + pages.len() <= input.len() && O::DTYPE == chain.image_pass_format().dtype,
+        "invariant: the pages are images of the stack, of the image pass's type"
+    );
     let (from, to) = (chain.input_format(), chain.image_pass_format());
     with_pixel_type!(from.dtype, I => {
-        with_pixel_type!(to.dtype, O => {
-            let pages = output.pages_mut::<O>(to.pixels());
-            let carry = |buffers: &mut [ImageBuffer; 2], index: usize, at: usize, i: &[I], o: &mut [O]| {
+        let carry = |buffers: &mut [ImageBuffer; 2], index: usize, at: usize, i: &[I], o: &mut [O]| {
                 chain.apply(index, at, Pixels::new(from, i), PixelsMut::new(to, o), buffers)
             };
             if chain.pointwise() {
-                run_pointwise_with::<I, O, _, _>(input, pages, Default::default, carry, progress)
+                pointwise_from::<I, O, _, _>(input, first, pages, Default::default, carry, progress)
             } else {
-                run_pages_with::<I, O, _, _>(
+                pages_from::<I, O, _, _>(
                     input,
+                    first,
                     pages,
                     Default::default,
                     |buffers, index, i, o| carry(buffers, index, 0, i, o),
                     progress,
                 )
             }
-        })
     })
 }
 
@@ -61,9 +81,20 @@ pub fn survey(
     k: usize,
     progress: &Progress,
 ) -> Result<Vec<Vec<f64>>> {
+    survey_pages(input, chain, k, 0..input.len(), progress)
+}
+
+/// [`survey`] of the images in `range` only (one shard of a job's survey phase).
+pub fn survey_pages(
+    input: &Stack,
+    chain: &Chain,
+    k: usize,
+    range: std::ops::Range<usize>,
+    progress: &Progress,
+) -> Result<Vec<Vec<f64>>> {
     let from = chain.input_format();
     with_pixel_type!(from.dtype, I => {
-        (0..input.len())
+        range
             .into_par_iter()
             .map_init(
                 || (Vec::<I>::new(), <[ImageBuffer; 2]>::default()),
@@ -120,9 +151,27 @@ where
     K: Fn(&mut S, usize, &[I], &mut [O]) -> Result<()> + Sync,
 {
     assert_one_output_per_page(input, outputs.len());
+    pages_from(input, 0, outputs, init, kernel, progress)
+}
+
+/// [`run_pages_with`] for images `first ..` of `input`, one per output page.
+fn pages_from<I, O, S, K>(
+    input: &Stack,
+    first: usize,
+    outputs: Vec<OutputPage<'_, O>>,
+    init: impl Fn() -> S + Sync + Send,
+    kernel: K,
+    progress: &Progress,
+) -> Result<()>
+where
+    I: Pixel,
+    O: Pixel,
+    K: Fn(&mut S, usize, &[I], &mut [O]) -> Result<()> + Sync,
+{
     outputs.into_par_iter().enumerate().try_for_each_init(
         || (Vec::new(), init()),
         |(scratch, state), (index, out)| {
+            let index = first + index;
             check_stops()?;
             let page = input.page::<I>(index, scratch)?;
             let mut out = out.open()?;
@@ -152,9 +201,26 @@ where
     O: Pixel,
     K: Fn(&mut S, usize, usize, &[I], &mut [O]) -> Result<()> + Sync,
 {
+    assert_one_output_per_page(input, outputs.len());
+    pointwise_from(input, 0, outputs, init, kernel, progress)
+}
+
+/// [`run_pointwise_with`] for images `first ..` of `input`, one per output page.
+fn pointwise_from<I, O, S, K>(
+    input: &Stack,
+    first: usize,
+    outputs: Vec<OutputPage<'_, O>>,
+    init: impl Fn() -> S + Sync + Send,
+    kernel: K,
+    progress: &Progress,
+) -> Result<()>
+where
+    I: Pixel,
+    O: Pixel,
+    K: Fn(&mut S, usize, usize, &[I], &mut [O]) -> Result<()> + Sync,
+{
     /// Pixels per band: the band's shared state (8 bytes a pixel) stays in L2.
     const BAND: usize = 1 << 14;
-    assert_one_output_per_page(input, outputs.len());
     // Up to 4 images a group, but enough groups to keep every worker busy. Images that must
     // be decoded go one at a time: a worker then holds one decoded image, not four, which is
     // what `memory::fitting_workers` was told.
@@ -165,6 +231,7 @@ where
     outputs
         .into_par_iter()
         .enumerate()
+        .map(|(index, out)| (first + index, out))
         .chunks(group)
         .try_for_each_init(
             || (Vec::<Vec<I>>::new(), init()),

@@ -38,7 +38,7 @@ pub fn run_sinograms(
     progress: &Progress,
 ) -> Result<()> {
     let Some(input) = input else {
-        return run_band_pass(chain, pages, format, progress, None::<&NoRows>);
+        return run_band_pass(chain, pages, format, 0, progress, None::<&NoRows>);
     };
     assert!(
         chain.pointwise(),
@@ -67,8 +67,31 @@ pub fn run_sinograms(
                 buffers,
             )
         };
-        run_band_pass(chain, pages, format, progress, Some(&read))
+        run_band_pass(chain, pages, format, 0, progress, Some(&read))
     })
+}
+
+/// [`run_sinograms`] over rows `first_row ..` of the images only (one shard of a job's
+/// sinogram phase, `scaleout`), read from `source` (the image pass's result, whole float32
+/// images) and written into `pages`, which hold those rows of every image (`format.height`
+/// of them). Each sinogram is cleaned as in a whole pass; where it is in the image is kept
+/// for the pixel-by-pixel steps after the sinogram step. The source is not changed, so the
+/// same rows can be done again.
+pub fn run_sinogram_rows(
+    chain: &Chain,
+    source: &[&[f32]],
+    pages: Vec<OutputPage<'_, f32>>,
+    format: PageFormat,
+    first_row: usize,
+    progress: &Progress,
+) -> Result<()> {
+    assert_eq!(source.len(), pages.len(), "invariant: one source per page");
+    let width = format.width;
+    let read = |p: usize, y: usize, dst: &mut [f32], _: &mut [ImageBuffer; 2]| {
+        dst.copy_from_slice(&source[p][y * width..(y + 1) * width]);
+        Ok(())
+    };
+    run_band_pass(chain, pages, format, first_row, progress, Some(&read))
 }
 
 /// Where the rows of a band come from when they are not the output's: `read(page, row,
@@ -83,6 +106,7 @@ fn run_band_pass<R: ReadRow>(
     chain: &Chain,
     pages: Vec<OutputPage<'_, f32>>,
     format: PageFormat,
+    first_row: usize,
     progress: &Progress,
     read: Option<&R>,
 ) -> Result<()> {
@@ -119,11 +143,11 @@ fn run_band_pass<R: ReadRow>(
             let state = state.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
             let rows = pages[0].len() / width;
             match read {
-                Some(read) => state.read(read, b * band_rows, rows, angles, width)?,
+                Some(read) => state.read(read, first_row + b * band_rows, rows, angles, width)?,
                 None => state.gather(&pages, rows, width),
             }
             for r in 0..rows {
-                let y = b * band_rows + r;
+                let y = first_row + b * band_rows + r;
                 state.clean(chain, first, steps.len(), r, y, angles, width);
                 progress.tick();
             }

@@ -35,7 +35,7 @@ use crate::pixel::Pixel;
 use crate::stack::PageFormat;
 use crate::stack::mapped::{self, WriteMap};
 use crate::stack::write::{Compression, Layout, WriteOptions};
-use lock::OutputLock;
+pub use lock::OutputLock;
 pub use names::temp_prefix;
 
 /// What the user asked the result to be.
@@ -753,6 +753,12 @@ enum PageTarget<'a, T> {
 }
 
 impl<'a, T: Pixel> OutputPage<'a, T> {
+    /// An image's pixels in a map the caller holds (one shard's pages of a job's output,
+    /// `scaleout`).
+    pub fn slice(pixels: &'a mut [T]) -> OutputPage<'a, T> {
+        OutputPage(PageTarget::Slice(pixels))
+    }
+
     /// The image's pixels, writable until [`OpenPage::close`].
     pub fn open(self) -> Result<OpenPage<'a, T>> {
         let file = match self.0 {

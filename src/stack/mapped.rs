@@ -119,6 +119,13 @@ impl WriteMap {
     pub fn bytes(&self) -> &[u8] {
         &self.map
     }
+
+    /// Tells the kernel not to read ahead around the pages written (`MADV_RANDOM`): every
+    /// page of the map is written whole, so what it would read (zeros, for a preallocated
+    /// file) is never used.
+    pub fn advise_no_readahead(&self) -> io::Result<()> {
+        self.map.advise(memmap2::Advice::Random)
+    }
 }
 
 /// Reserves a file's blocks up to `len` bytes (invariant 2), so a full disk or a file-size

@@ -9,6 +9,7 @@ mod everyday;
 mod first_day;
 mod fits;
 mod hostile;
+mod job;
 mod mask_nan;
 mod median;
 mod memory;

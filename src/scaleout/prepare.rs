@@ -1,0 +1,335 @@
+//! `job prepare`: the chain planned as `run` plans it, checked once, and everything the shards
+//! write into made before any of them starts.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::PrepareArgs;
+use super::manifest::{self, FileStamp, Manifest, Phase, PhaseKind, Step};
+use super::records;
+use crate::cli::{Cli, UsageError};
+use crate::filters::{Chain, ChainError};
+use crate::history;
+use crate::job::{self, Job, OutputChoice};
+use crate::output::{Destination, Durability, temp_prefix};
+use crate::run;
+use crate::stack::write::{Compression, Layout, WriteOptions};
+use crate::stack::{Stack, StackKind, mapped};
+
+/// The job folder of the result at `output`: beside it, `NAME.imfilter-job`.
+pub fn job_dir_for(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".imfilter-job");
+    output.with_file_name(name)
+}
+
+/// Plans the job, creates its temporary output and its job folder; returns the folder, by
+/// its absolute path (array tasks may start elsewhere).
+pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
+    let job = Job::new(&args.run.io, cli.progress, cli.quiet);
+    if job.output == OutputChoice::InPlace {
+        bail!(UsageError(
+            "job: --in-place is not sharded; write the result with -o, then replace the input"
+                .into()
+        ));
+    }
+    if job.compression != Compression::None {
+        bail!(UsageError(
+            "job: --compress is not sharded: shards write into one uncompressed output; \
+             compress the committed result afterwards (imfilter run --compress …)"
+                .into()
+        ));
+    }
+    let words = run::run_step_words(&args.run)?;
+    let planned = run::planned_steps(&words)?;
+    let mut stack = Stack::open_many(&job.inputs)?;
+    if stack.kind == StackKind::Stdin {
+        bail!(UsageError(
+            "job: the input must be files every shard can open, not - (stdin)".into()
+        ));
+    }
+    if let Some(pages) = &job.pages {
+        stack.select_pages(pages)?;
+    }
+    let (ops, arguments): (Vec<_>, Vec<_>) =
+        planned.into_iter().map(|p| (p.op, p.arguments)).unzip();
+    let mut chain = Chain::new(ops, stack.format, true)?;
+    chain.set_stack_images(stack.len())?;
+    chain.check_sinograms(stack.len(), stack.format.width)?;
+    if let Some(boundary) = chain.pass_boundary() {
+        bail!(ChainError(format!(
+            "job: {} after a sinogram step runs, in a local run, in a second part over an \
+             intermediate stack, which a job does not shard; run the steps up to it as one job \
+             and the rest as another",
+            chain.steps()[boundary].name()
+        )));
+    }
+    let out_format = chain.output_format();
+    let (destination, overwrite) = job.destination(&stack, "run", out_format.dtype)?;
+    let Destination::File(output) = &destination else {
+        bail!(UsageError(format!(
+            "job: {}: the result of a job is one multi-page TIFF file (-o NAME.tif); a \
+             directory or a stream is not sharded",
+            destination.display_path().display()
+        )));
+    };
+    let references: Vec<PathBuf> = chain
+        .steps()
+        .iter()
+        .flat_map(|s| s.references())
+        .flat_map(|r| r.files().map(Path::to_path_buf))
+        .collect();
+    let inputs: Vec<PathBuf> = stack
+        .files()
+        .map(Path::to_path_buf)
+        .chain(references)
+        .collect();
+    job::refuse_input_as_output(&destination, inputs.iter().map(PathBuf::as_path), false)?;
+    if !overwrite && fs::symlink_metadata(output).is_ok() {
+        bail!(
+            "{}: already exists; use --force to overwrite it",
+            output.display()
+        );
+    }
+
+    // The history exactly as `run` writes it, so the committed file equals a local run's.
+    let provenance = job.input.clone();
+    let runs = chain
+        .steps()
+        .iter()
+        .zip(&arguments)
+        .map(|(step, arguments)| {
+            let mut entry = history::entry(
+                step.name(),
+                step.parameters(),
+                arguments,
+                &provenance,
+                destination.display_path(),
+            );
+            if job.inputs.len() > 1 {
+                entry["inputs"] = job.inputs.iter().map(|p| p.display().to_string()).collect();
+            }
+            if let Some(pages) = &job.pages {
+                entry["pages"] = pages.to_string().into();
+            }
+            entry
+        })
+        .collect();
+    let history = history::extended(&provenance, stack.embedded_history(), runs);
+    let options = WriteOptions {
+        software: run::software(),
+        imagej: job.imagej,
+        carried: stack.carried_tags(),
+        compression: Compression::None,
+        history: Some(history::ascii_json(&history::embedded(&history))),
+    };
+    let layout = Layout::new(stack.len(), out_format, &options);
+    let phases = phases(&chain, stack.len(), out_format.height, args.shards as usize)?;
+
+    let dir = job_dir_for(output);
+    if fs::symlink_metadata(&dir).is_ok() {
+        if !job.force {
+            bail!(
+                "{}: exists: an earlier job for this output; commit it, remove it, or give \
+                 --force to start over",
+                dir.display()
+            );
+        }
+        discard(&dir);
+    }
+    fs::create_dir(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let made = make(
+        &dir, &job, output, &layout, &chain, &inputs, phases, &words, history,
+    );
+    if made.is_err() {
+        discard(&dir);
+    }
+    let dir =
+        std::path::absolute(&dir).with_context(|| format!("{}: cannot resolve", dir.display()))?;
+    made.map(|()| dir)
+}
+
+/// The phases of `chain` over `images` images of `height` rows, each in `shards` shards.
+fn phases(chain: &Chain, images: usize, height: usize, shards: usize) -> Result<Vec<Phase>> {
+    if shards > images {
+        bail!(UsageError(format!(
+            "--shards {shards}: the stack has {images} images; give at most {images}"
+        )));
+    }
+    let mut phases: Vec<Phase> = chain
+        .surveying_steps()
+        .into_iter()
+        .map(|k| Phase {
+            name: format!("survey-{}", k + 1),
+            kind: PhaseKind::Survey { step: k },
+            shards: manifest::split(images, shards),
+        })
+        .collect();
+    phases.push(Phase {
+        name: "images".into(),
+        kind: PhaseKind::Images,
+        shards: manifest::split(images, shards),
+    });
+    if chain.first_sinogram_step().is_some() {
+        if shards > height {
+            bail!(UsageError(format!(
+                "--shards {shards}: the sinogram phase splits the {height} rows of the images; \
+                 give at most {height}"
+            )));
+        }
+        phases.push(Phase {
+            name: "sinograms".into(),
+            kind: PhaseKind::Sinograms,
+            shards: manifest::split(height, shards),
+        });
+    }
+    Ok(phases)
+}
+
+/// Creates the temporary output (and the intermediate file, for a sinogram phase) at full
+/// size and writes the manifest into the new job folder `dir`.
+#[allow(clippy::too_many_arguments)]
+fn make(
+    dir: &Path,
+    job: &Job,
+    output: &Path,
+    layout: &Layout,
+    chain: &Chain,
+    inputs: &[PathBuf],
+    phases: Vec<Phase>,
+    words: &[crate::pipeline::StepWords],
+    history: serde_json::Value,
+) -> Result<()> {
+    records::create_dir(dir)?;
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let named = || output.display().to_string();
+    let temp = tempfile::Builder::new()
+        .prefix(&temp_prefix(output))
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(&parent)
+        .with_context(|| format!("{}: cannot create the output", named()))?;
+    let file = temp.as_file();
+    // Shards on other nodes reopen it for writing, whatever the umask left the owner.
+    let mode = file
+        .metadata()
+        .with_context(|| format!("{}: cannot create", named()))?
+        .permissions();
+    let restore_mode = (mode.mode() & 0o600 != 0o600).then(|| mode.mode());
+    if restore_mode.is_some() {
+        file.set_permissions(fs::Permissions::from_mode(mode.mode() | 0o600))
+            .with_context(|| format!("{}: cannot create", named()))?;
+    }
+    mapped::preallocate(file, layout.file_len).with_context(|| {
+        format!(
+            "{}: cannot allocate {} bytes for the output",
+            named(),
+            layout.file_len
+        )
+    })?;
+    layout
+        .write_metadata(file)
+        .with_context(|| format!("{}: cannot write", named()))?;
+    let inode = file
+        .metadata()
+        .with_context(|| format!("{}: cannot create", named()))?
+        .ino();
+    let intermediate = match chain.first_sinogram_step() {
+        None => None,
+        Some(_) => {
+            let format = chain.image_pass_format();
+            let path = dir.join("intermediate.f32");
+            let f = fs::File::create_new(&path)
+                .with_context(|| format!("{}: cannot create", path.display()))?;
+            let len = (format.pixels() * format.dtype.bytes()) as u64 * layout.pages as u64;
+            mapped::preallocate(&f, len)
+                .with_context(|| format!("{}: cannot allocate {len} bytes", path.display()))?;
+            Some(std::path::absolute(&path).unwrap_or(path))
+        }
+    };
+    let mut fingerprint: Vec<FileStamp> = Vec::new();
+    for p in inputs {
+        if !fingerprint.iter().any(|s| &s.path == p) {
+            fingerprint.push(FileStamp::of(p)?);
+        }
+    }
+    let temporary = temp.path().to_path_buf();
+    let suffix = temporary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let id = format!(
+        "{}-{}-{}",
+        suffix.rsplit('-').next().unwrap_or_default(),
+        std::process::id(),
+        records::now()
+    );
+    let manifest = Manifest {
+        format: manifest::FORMAT,
+        id,
+        software: run::software(),
+        cwd: std::env::current_dir().context("cannot read the current directory")?,
+        input: job.input.clone(),
+        inputs: job.inputs.clone(),
+        pages: job.pages.map(|p| p.to_string()),
+        steps: words.iter().map(Step::from).collect(),
+        output: output.to_path_buf(),
+        temporary: temporary.clone(),
+        temporary_inode: inode,
+        intermediate,
+        force: job.force,
+        sync: job.durability == Durability::WaitForDisk,
+        restore_mode,
+        images: layout.pages,
+        width: layout.format.width,
+        height: layout.format.height,
+        dtype: layout.format.dtype.to_string(),
+        data_offset: layout.data_offset,
+        page_bytes: layout.page_bytes,
+        file_len: layout.file_len,
+        fingerprint,
+        history,
+        phases,
+    };
+    let path = dir.join(manifest::MANIFEST);
+    let text = serde_json::to_string_pretty(&manifest)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    let mut record = tempfile::Builder::new()
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    std::io::Write::write_all(&mut record, text.as_bytes())
+        .and_then(|()| record.as_file().sync_all())
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    record
+        .persist(&path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    // The temporary output now belongs to the job, until `commit` renames it.
+    temp.into_temp_path()
+        .keep()
+        .with_context(|| format!("{}: cannot keep", temporary.display()))?;
+    crate::output::sync_dir(dir);
+    crate::output::sync_dir(&parent);
+    Ok(())
+}
+
+/// Removes a job folder and the temporary output its manifest names (a job that failed to
+/// be made, or one started over with --force). Best effort: what is left has the
+/// `.NAME.imfilter-XXXXXX` name of any leftover (docs/reliability.md).
+pub fn discard(dir: &Path) {
+    if let Ok(m) = Manifest::load(dir) {
+        let temporary = if m.temporary.is_absolute() {
+            m.temporary.clone()
+        } else {
+            m.cwd.join(&m.temporary)
+        };
+        let _ = fs::remove_file(temporary);
+    }
+    let _ = fs::remove_dir_all(dir);
+}

@@ -1,0 +1,183 @@
+//! What each shard leaves in `JOBDIR/shards/`: `PHASE.N.started.json` when it starts,
+//! `PHASE.N.done.json` once its pages are on disk (with a checksum of them), or
+//! `PHASE.N.failed.json` with the error. Each is written whole under a temporary name, synced
+//! and renamed, so a reader (another node's `status`, `commit`) sees a complete record or none.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::manifest::Manifest;
+
+const SHARDS: &str = "shards";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Started {
+    pub job: String,
+    pub host: String,
+    pub pid: u32,
+    pub time: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Done {
+    pub job: String,
+    pub range: [usize; 2],
+    /// CRC-32 of the bytes the shard wrote, in file order (a survey shard writes none).
+    pub crc32: Option<u32>,
+    pub bytes: u64,
+    pub host: String,
+    pub time: String,
+    /// A survey shard's findings: per image, each number's IEEE bits (exact, unlike decimal
+    /// text read back).
+    pub surveys: Option<Vec<Vec<u64>>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failed {
+    pub job: String,
+    pub host: String,
+    pub time: String,
+    pub error: String,
+}
+
+/// Where one shard of one phase stands.
+#[derive(Debug)]
+pub enum State {
+    NotStarted,
+    /// Started and neither done nor failed: still running, or killed.
+    Started(Started),
+    Failed(Failed),
+    Done(Done),
+    /// A record that is not this shard's as planned (another job's, another range, unreadable).
+    Stale(String),
+}
+
+fn path(dir: &Path, phase: &str, shard: usize, kind: &str) -> PathBuf {
+    dir.join(SHARDS)
+        .join(format!("{phase}.{shard}.{kind}.json"))
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+pub fn host() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Creates `JOBDIR/shards/`.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    let shards = dir.join(SHARDS);
+    fs::create_dir_all(&shards).with_context(|| format!("{}: cannot create", shards.display()))
+}
+
+/// Writes `value` as `path` whole: a temporary file in the same folder, synced, renamed.
+fn write_whole<T: Serialize>(path: &Path, value: &T, sync: bool) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let cannot = || format!("{}: cannot write", path.display());
+    let mut temp = tempfile::Builder::new()
+        .prefix(".record-")
+        .tempfile_in(dir)
+        .with_context(cannot)?;
+    serde_json::to_writer_pretty(&mut temp, value).with_context(cannot)?;
+    temp.write_all(b"\n").with_context(cannot)?;
+    if sync {
+        temp.as_file().sync_all().with_context(cannot)?;
+    }
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(cannot)?;
+    if sync {
+        crate::output::sync_dir(dir);
+    }
+    Ok(())
+}
+
+fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<Result<T>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(e).with_context(|| format!("{}: cannot read", path.display()))),
+    };
+    Some(
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a shard record", path.display())),
+    )
+}
+
+/// Removes the shard's records: it is about to run again.
+pub fn clear(dir: &Path, phase: &str, shard: usize) -> Result<()> {
+    for kind in ["done", "failed", "started"] {
+        let p = path(dir, phase, shard, kind);
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot remove", p.display())),
+        }
+    }
+    Ok(())
+}
+
+pub fn started(dir: &Path, m: &Manifest, phase: &str, shard: usize) -> Result<()> {
+    let record = Started {
+        job: m.id.clone(),
+        host: host(),
+        pid: std::process::id(),
+        time: now(),
+    };
+    write_whole(&path(dir, phase, shard, "started"), &record, m.sync)
+}
+
+pub fn done(dir: &Path, m: &Manifest, phase: &str, shard: usize, record: &Done) -> Result<()> {
+    write_whole(&path(dir, phase, shard, "done"), record, m.sync)?;
+    // The started record has served; a done shard is only its done record.
+    let _ = fs::remove_file(path(dir, phase, shard, "started"));
+    Ok(())
+}
+
+pub fn failed(dir: &Path, m: &Manifest, phase: &str, shard: usize, error: &str) -> Result<()> {
+    let record = Failed {
+        job: m.id.clone(),
+        host: host(),
+        time: now(),
+        error: error.to_string(),
+    };
+    write_whole(&path(dir, phase, shard, "failed"), &record, m.sync)
+}
+
+/// Where shard `shard` of phase `phase` (index `p` in the manifest) stands.
+pub fn state(dir: &Path, m: &Manifest, p: usize, shard: usize) -> State {
+    let phase = &m.phases[p];
+    let name = phase.name.as_str();
+    let stale = |e: anyhow::Error| State::Stale(format!("{e:#}"));
+    if let Some(done) = read::<Done>(&path(dir, name, shard, "done")) {
+        return match done {
+            Err(e) => stale(e),
+            Ok(d) if d.job != m.id => State::Stale("its done record is another job's".into()),
+            Ok(d) if Some(&d.range) != phase.shards.get(shard) => {
+                State::Stale("its done record is for another range".into())
+            }
+            Ok(d) => State::Done(d),
+        };
+    }
+    if let Some(failed) = read::<Failed>(&path(dir, name, shard, "failed")) {
+        return match failed {
+            Err(e) => stale(e),
+            Ok(f) if f.job != m.id => State::NotStarted,
+            Ok(f) => State::Failed(f),
+        };
+    }
+    match read::<Started>(&path(dir, name, shard, "started")) {
+        None => State::NotStarted,
+        Some(Err(e)) => stale(e),
+        Some(Ok(s)) if s.job != m.id => State::NotStarted,
+        Some(Ok(s)) => State::Started(s),
+    }
+}

@@ -1,0 +1,347 @@
+//! `job run`: one shard of one phase. It maps only its own images (or rows) of the output,
+//! runs the chain's engine on them with each image's index in the whole stack, syncs what it
+//! wrote, and only then records that it is done, with a CRC-32 of those bytes. Running it
+//! again rewrites the same bytes: it reads only the input (and, for a sinogram shard, the
+//! intermediate file the image phase wrote), never what it writes.
+
+use std::fs::{self, File};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::manifest::{Manifest, PhaseKind};
+use super::records::{self, Done, State};
+use crate::cli::{Cli, PageSlice};
+use crate::engine;
+use crate::filters::Chain;
+use crate::output::OutputPage;
+use crate::pipeline::StepWords;
+use crate::progress::{Progress, ProgressMode};
+use crate::run;
+use crate::stack::mapped::{ReadMap, WriteMap};
+use crate::stack::{PageFormat, Stack};
+use crate::with_pixel_type;
+
+/// Loads the job at `dir` and moves into the directory it was prepared in, where its
+/// relative paths (input, output, flats) point. Returns the folder's absolute path.
+pub fn open_job(dir: &Path) -> Result<(PathBuf, Manifest)> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{}: no such job folder", dir.display()))?;
+    let m = Manifest::load(&dir)?;
+    std::env::set_current_dir(&m.cwd).with_context(|| {
+        format!(
+            "{}: cannot work from {}, where the job was prepared",
+            dir.display(),
+            m.cwd.display()
+        )
+    })?;
+    Ok((dir, m))
+}
+
+/// Runs shard `shard` of `phase` (the only phase when `None`).
+pub fn run(dir: &Path, phase: Option<&str>, shard: usize, cli: &Cli) -> Result<()> {
+    let (dir, m) = open_job(dir)?;
+    let names = || {
+        m.phases
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let p = match phase {
+        Some(name) => match m.phase(name) {
+            Some((p, _)) => p,
+            None => bail!(
+                "{}: the job has no phase {name}; its phases are {}",
+                dir.display(),
+                names()
+            ),
+        },
+        None if m.phases.len() == 1 => 0,
+        None => bail!(
+            "{}: the job has phases {}, run in that order: give --phase",
+            dir.display(),
+            names()
+        ),
+    };
+    let name = m.phases[p].name.clone();
+    let count = m.phases[p].shards.len();
+    if shard >= count {
+        bail!(
+            "{}: --shard {shard}: phase {name} has shards 0 to {}",
+            dir.display(),
+            count - 1
+        );
+    }
+    // This shard's pages are about to change, so what later phases made from them no longer
+    // stands.
+    for later in &m.phases[p + 1..] {
+        for s in 0..later.shards.len() {
+            records::clear(&dir, &later.name, s)?;
+        }
+    }
+    records::clear(&dir, &name, shard)?;
+    records::started(&dir, &m, &name, shard)?;
+    match work(&dir, &m, p, shard, cli) {
+        Ok(done) => records::done(&dir, &m, &name, shard, &done),
+        Err(e) => {
+            let _ = records::failed(&dir, &m, &name, shard, &format!("{e:#}"));
+            Err(e)
+        }
+    }
+}
+
+/// The chain as planned, over the input as planned: the same steps, images and formats.
+pub fn rebuild(m: &Manifest) -> Result<(Stack, Chain)> {
+    let words: Vec<StepWords> = m.steps.iter().map(StepWords::from).collect();
+    let planned = run::planned_steps(&words)?;
+    let mut stack = Stack::open_many(&m.inputs)?;
+    if let Some(pages) = &m.pages {
+        let slice =
+            PageSlice::parse(pages).map_err(|e| anyhow::anyhow!("the job's --pages: {e}"))?;
+        stack.select_pages(&slice)?;
+    }
+    let ops = planned.into_iter().map(|p| p.op).collect();
+    let mut chain = Chain::new(ops, stack.format, true)?;
+    chain.set_stack_images(stack.len())?;
+    let out = chain.output_format();
+    if stack.len() != m.images
+        || (out.width, out.height, out.dtype.to_string()) != (m.width, m.height, m.dtype.clone())
+    {
+        bail!(
+            "{}: no longer gives the job's {} images of {}×{} {}; prepare the job again",
+            m.input.display(),
+            m.images,
+            m.width,
+            m.height,
+            m.dtype
+        );
+    }
+    Ok((stack, chain))
+}
+
+/// Reopens the job's temporary output for writing, refusing another file or a link at its
+/// path, or one of another size.
+pub fn open_output(m: &Manifest) -> Result<File> {
+    let path = &m.temporary;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "{}: cannot open the job's temporary output {} (committed or removed?)",
+                m.output.display(),
+                path.display()
+            )
+        })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    if meta.ino() != m.temporary_inode || meta.len() != m.file_len {
+        bail!(
+            "{}: the job's temporary output {} was replaced since the job was prepared",
+            m.output.display(),
+            path.display()
+        );
+    }
+    Ok(file)
+}
+
+fn open_intermediate(path: &Path) -> Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "{}: cannot open the job's intermediate file",
+                path.display()
+            )
+        })
+}
+
+/// Every shard of the phases before `p` done, or an error naming those that are not.
+fn check_earlier_phases(dir: &Path, m: &Manifest, p: usize) -> Result<()> {
+    for q in 0..p {
+        let missing: Vec<String> = (0..m.phases[q].shards.len())
+            .filter(|&s| !matches!(records::state(dir, m, q, s), State::Done(_)))
+            .map(|s| s.to_string())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{}: phase {} needs phase {} done first; its shards {} are not",
+                dir.display(),
+                m.phases[p].name,
+                m.phases[q].name,
+                missing.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Gives the chain's survey steps before phase `p` their statistics, from every shard's
+/// survey, in page order (as a local run's survey collects them).
+pub fn conclude_surveys(dir: &Path, m: &Manifest, p: usize, chain: &mut Chain) -> Result<()> {
+    for (q, phase) in m.phases[..p].iter().enumerate() {
+        let PhaseKind::Survey { step } = phase.kind else {
+            continue;
+        };
+        let mut surveys = Vec::with_capacity(m.images);
+        for s in 0..phase.shards.len() {
+            let State::Done(done) = records::state(dir, m, q, s) else {
+                bail!(
+                    "{}: phase {} shard {s} is not done",
+                    dir.display(),
+                    phase.name
+                );
+            };
+            let Some(found) = done.surveys else {
+                bail!(
+                    "{}: phase {} shard {s}: its record holds no survey",
+                    dir.display(),
+                    phase.name
+                );
+            };
+            surveys.extend(
+                found
+                    .into_iter()
+                    .map(|image| image.into_iter().map(f64::from_bits).collect::<Vec<_>>()),
+            );
+        }
+        chain.conclude_survey(step, surveys)?;
+    }
+    Ok(())
+}
+
+fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<Done> {
+    m.check_inputs()?;
+    check_earlier_phases(dir, m, p)?;
+    let (stack, mut chain) = rebuild(m)?;
+    conclude_surveys(dir, m, p, &mut chain)?;
+    let phase = &m.phases[p];
+    let [a, b] = phase.shards[shard];
+    let label = format!("job: {} shard {shard}", phase.name);
+    let mode = if cli.quiet {
+        ProgressMode::None
+    } else {
+        cli.progress
+    };
+    let progress = Progress::new(mode, &label, b - a);
+    let mut done = Done {
+        job: m.id.clone(),
+        range: [a, b],
+        crc32: None,
+        bytes: 0,
+        host: records::host(),
+        time: String::new(),
+        surveys: None,
+    };
+    let written: File = match phase.kind {
+        PhaseKind::Survey { step } => {
+            let found = engine::survey_pages(&stack, &chain, step, a..b, &progress)?;
+            done.surveys = Some(
+                found
+                    .into_iter()
+                    .map(|v| v.into_iter().map(f64::to_bits).collect())
+                    .collect(),
+            );
+            progress.finish();
+            stack.check_unchanged()?;
+            m.check_inputs()?;
+            done.time = records::now();
+            return Ok(done);
+        }
+        PhaseKind::Images => {
+            let format = chain.image_pass_format();
+            let (file, offset, page_bytes) = match &m.intermediate {
+                Some(path) => (open_intermediate(path)?, 0, pixel_bytes(format)),
+                None => (open_output(m)?, m.data_offset, m.page_bytes),
+            };
+            let mut map = WriteMap::new(
+                &file,
+                offset + a as u64 * page_bytes,
+                ((b - a) as u64 * page_bytes) as usize,
+            )
+            .with_context(|| format!("{}: cannot map the output", m.output.display()))?;
+            // Measured: without it the readahead around each fault zeroed large folios, up
+            // to two thirds of a shard's time (docs/benchmarks.md, section 11). Advice only.
+            let _ = map.advise_no_readahead();
+            with_pixel_type!(format.dtype, O => {
+                let pages = map
+                    .pages_mut::<O>(format.pixels())
+                    .into_iter()
+                    .map(OutputPage::slice)
+                    .collect();
+                engine::run_chain_pages(&stack, &chain, a, pages, &progress)
+            })?;
+            done.crc32 = Some(crc32fast::hash(map.bytes()));
+            done.bytes = map.bytes().len() as u64;
+            file
+        }
+        PhaseKind::Sinograms => {
+            let Some(path) = &m.intermediate else {
+                bail!(
+                    "{}: a sinogram phase without an intermediate file",
+                    dir.display()
+                );
+            };
+            let source_file = open_intermediate(path)?;
+            let source = ReadMap::open(&source_file, path)
+                .with_context(|| format!("{}: cannot map", path.display()))?;
+            let format = chain.output_format();
+            let pixels = format.pixels();
+            let sources: Vec<&[f32]> = bytemuck::cast_slice::<u8, f32>(source.bytes())
+                .chunks_exact(pixels)
+                .collect();
+            let file = open_output(m)?;
+            let mut map = WriteMap::new(
+                &file,
+                m.data_offset,
+                (m.images as u64 * m.page_bytes) as usize,
+            )
+            .with_context(|| format!("{}: cannot map the output", m.output.display()))?;
+            let width = format.width;
+            let rows = PageFormat {
+                height: b - a,
+                ..format
+            };
+            let pages = map
+                .pages_mut::<f32>(pixels)
+                .into_iter()
+                .map(|page| OutputPage::slice(&mut page[a * width..b * width]))
+                .collect();
+            engine::run_sinogram_rows(&chain, &sources, pages, rows, a, &progress)?;
+            let mut crc = crc32fast::Hasher::new();
+            let row_bytes = width * 4;
+            for page in map.bytes().chunks_exact(m.page_bytes as usize) {
+                let mine = &page[a * row_bytes..b * row_bytes];
+                crc.update(mine);
+                done.bytes += mine.len() as u64;
+            }
+            done.crc32 = Some(crc.finalize());
+            file
+        }
+    };
+    progress.finish();
+    // The pages reach the disk before the record that says they are there; on Linux an
+    // fsync writes the pages dirtied through a map too (the map is gone by now).
+    if m.sync {
+        written
+            .sync_all()
+            .with_context(|| format!("{}: cannot sync to disk", m.output.display()))?;
+    }
+    stack.check_unchanged()?;
+    m.check_inputs()?;
+    done.time = records::now();
+    Ok(done)
+}
+
+fn pixel_bytes(format: PageFormat) -> u64 {
+    (format.pixels() * format.dtype.bytes()) as u64
+}
