@@ -156,7 +156,7 @@ pub fn run(args: &JobArgs, cli: &Cli) -> Result<()> {
         }
         JobCommand::Run(a) => shard::run(&a.job, a.phase.as_deref(), a.shard, cli),
         JobCommand::Status(a) => commit::status(&a.job),
-        JobCommand::Commit(a) => commit::commit(&a.job, !a.no_verify, cli.quiet),
+        JobCommand::Commit(a) => commit::commit(&a.job, !a.no_verify, cli.silent_on_success()),
         JobCommand::Slurm(a) => slurm::submit(a, cli),
     }
 }

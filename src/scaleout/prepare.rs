@@ -29,14 +29,14 @@ pub fn job_dir_for(output: &Path) -> PathBuf {
 /// Plans the job, creates its temporary output and its job folder; returns the folder, by
 /// its absolute path (array tasks may start elsewhere).
 pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
-    let job = Job::new(&args.run.io, cli.progress, cli.quiet);
+    let job = Job::new(&args.run.io, cli.progress, cli.silent_on_success());
     if job.output == OutputChoice::InPlace {
         bail!(UsageError(
             "job: --in-place is not sharded; write the result with -o, then replace the input"
                 .into()
         ));
     }
-    if job.compression != Compression::None {
+    if job.compression.is_some_and(|c| c != Compression::None) {
         bail!(UsageError(
             "job: --compress is not sharded: shards write into one uncompressed output; \
              compress the committed result afterwards (imfilter run --compress …)"
