@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
 
 use super::manifest::{Manifest, PhaseKind};
 use super::records::{self, State};
@@ -221,29 +222,33 @@ fn verify(dir: &Path, m: &Manifest, file: &fs::File) -> Result<()> {
     let bytes = map.bytes();
     let start = m.data_offset as usize;
     let block = &bytes[start..start + m.images * m.page_bytes as usize];
-    let mut changed = Vec::new();
-    for (s, &[a, b]) in phase.shards.iter().enumerate() {
-        let State::Done(done) = records::state(dir, m, p, s) else {
-            bail!("{}: {} shard {s} is not done", dir.display(), phase.name);
-        };
-        let crc = match phase.kind {
-            PhaseKind::Sinograms => {
-                let row = m.width * 4;
-                let mut h = crc32fast::Hasher::new();
-                for page in block.chunks_exact(m.page_bytes as usize) {
-                    h.update(&page[a * row..b * row]);
+    // Shards are checked in parallel: the read back is commit's one cost that grows with the
+    // data (docs/benchmarks.md, section 11).
+    let checked = (0..phase.shards.len())
+        .into_par_iter()
+        .map(|s| -> Result<Option<String>> {
+            let [a, b] = phase.shards[s];
+            let State::Done(done) = records::state(dir, m, p, s) else {
+                bail!("{}: {} shard {s} is not done", dir.display(), phase.name);
+            };
+            let crc = match phase.kind {
+                PhaseKind::Sinograms => {
+                    let row = m.width * 4;
+                    let mut h = crc32fast::Hasher::new();
+                    for page in block.chunks_exact(m.page_bytes as usize) {
+                        h.update(&page[a * row..b * row]);
+                    }
+                    h.finalize()
                 }
-                h.finalize()
-            }
-            _ => {
-                let pb = m.page_bytes as usize;
-                crc32fast::hash(&block[a * pb..b * pb])
-            }
-        };
-        if Some(crc) != done.crc32 {
-            changed.push(s.to_string());
-        }
-    }
+                _ => {
+                    let pb = m.page_bytes as usize;
+                    crc32fast::hash(&block[a * pb..b * pb])
+                }
+            };
+            Ok((Some(crc) != done.crc32).then(|| s.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let changed: Vec<String> = checked.into_iter().flatten().collect();
     if !changed.is_empty() {
         bail!(
             "{}: not committed: stale shards of phase {}: {} (their pages changed since they \
