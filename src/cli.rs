@@ -571,6 +571,13 @@ pub struct IoArgs {
     /// memory-mapped by the next program, a compressed one cannot)
     #[arg(long, value_enum, default_value_t = Compression::None)]
     pub compress: Compression,
+
+    /// HDF5 input: which images are projections (0), flats (1) and darks (2), instead of the
+    /// image_key found beside the dataset: an image_key dataset (/entry/data/image_key, or
+    /// FILE:/PATH), a list with KxN for N images of key K (2x10,1x20,0x1800), or none (every
+    /// image a projection)
+    #[arg(long, value_name = "KEYS", value_parser = crate::stack::hdf5::Keys::parse)]
+    pub keys: Option<crate::stack::hdf5::Keys>,
 }
 
 #[derive(Debug, Args)]

@@ -36,13 +36,14 @@ pub fn run(cli: Cli) -> Result<()> {
 fn run_command(cli: &Cli) -> Result<()> {
     let job_for = |io| Job::new(io, cli.progress, cli.quiet);
     if let Some((io, op)) = cli.command.operation() {
-        let step = op.build()?;
+        let job = job_for(io);
+        let step = op.build_for(&job.step_input())?;
         let name = step.name();
         let planned = Planned {
             op: step,
             arguments: cli.operation_words.clone(),
         };
-        return execute(vec![planned], name, &job_for(io));
+        return execute(vec![planned], name, &job);
     }
     match &cli.command {
         Command::Info(args) => crate::info::print(&args.path, args.json, args.stats, args.per_page),
@@ -65,16 +66,20 @@ fn run_command(cli: &Cli) -> Result<()> {
                     })
                     .collect::<Result<_>>()?,
             };
+            let job = job_for(&args.io);
             let mut planned = Vec::with_capacity(steps.len());
             for StepWords { label, words } in steps {
                 let step = cli::parse_step(&label, &words).map_err(ChainError)?;
-                let op = step.args().build().with_context(|| label.clone())?;
+                let op = step
+                    .args()
+                    .build_for(&job.step_input())
+                    .with_context(|| label.clone())?;
                 planned.push(Planned {
                     op,
                     arguments: words[1..].to_vec(),
                 });
             }
-            execute(planned, "run", &job_for(&args.io))
+            execute(planned, "run", &job)
         }
         _ => unreachable!("every operation is handled above"),
     }
@@ -116,9 +121,15 @@ fn execute_part(
     job: &Job,
     provenance: Option<Provenance>,
 ) -> Result<()> {
-    let mut stack = Stack::open_many(&job.inputs)?;
+    let mut stack = crate::stack::hdf5::open_inputs(&job.inputs, &job.keys)?;
     if let Some(pages) = &job.pages {
         stack.select_pages(pages)?;
+    }
+    if let (Some(keys), false, true) = (&stack.keys, job.quiet, provenance.is_some()) {
+        eprintln!(
+            "imfilter: note: {}: {keys}; the projections are the input",
+            job.input.display()
+        );
     }
     // The first part of a chain reads the input the user named: its embedded history.
     let provenance = provenance.map(|mut p| {
@@ -182,6 +193,9 @@ fn execute_part(
                 }
                 if let Some(pages) = &job.pages {
                     entry["pages"] = pages.to_string().into();
+                }
+                if let Some(keys) = &stack.keys {
+                    entry["image_key"] = keys.to_json();
                 }
                 entry
             })
@@ -281,6 +295,7 @@ fn execute_part(
                 "elapsed_s": (seconds * 1000.0).round() / 1000.0,
                 "mpixel_per_s": mpix.round(),
                 "output": destination.display_path().display().to_string(),
+                "image_key": stack.keys.as_ref().map(|k| k.to_json()),
             });
             eprintln!("{summary}");
         } else {
@@ -379,6 +394,7 @@ fn execute_in_two_parts(
         pages: None,
         output: job::OutputChoice::Path(output),
         page_names: Some(names),
+        keys: Default::default(),
         ..job.clone()
     };
     execute_part(tail, name, &second, provenance)

@@ -10,6 +10,7 @@ use crate::stack::ifd::ByteOrder;
 use crate::stack::list_tiffs;
 use crate::stack::source::{Keep, Source};
 
+mod hdf5;
 mod stats;
 
 /// A summary of one or more files read as one stack.
@@ -101,6 +102,9 @@ impl Info {
 /// Prints `info` for `path`, as text or as one JSON object; with `stats`, the values'
 /// statistics too (per page with `per_page`).
 pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<()> {
+    if crate::stack::hdf5::is_hdf5_input(path) {
+        return hdf5::print(path, as_json, stats, per_page);
+    }
     let i = Info::of(path)?;
     let stats = stats
         .then(|| stats::of_stack(&crate::stack::Stack::open(path)?))

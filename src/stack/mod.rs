@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod hdf5;
 pub mod ifd;
 pub mod mapped;
 pub mod source;
@@ -50,6 +51,8 @@ pub enum StackKind {
     Stdin,
     /// Several paths given one by one (a shell glob): one stack, in the order given.
     Files,
+    /// One dataset of an HDF5 (NeXus) file: `path` is `FILE:/DATASET`.
+    Hdf5,
 }
 
 /// A page of the stack: which file, which page in it.
@@ -66,11 +69,16 @@ pub struct Stack {
     pub format: PageFormat,
     sources: Vec<Source>,
     pages: Vec<PageRef>,
+    /// For an HDF5 dataset with an image_key: how many projections, flats and darks it marks.
+    pub keys: Option<hdf5::KeyCounts>,
 }
 
 impl Stack {
     /// Opens a multi-page TIFF file or a directory of TIFF files (natural order).
     pub fn open(path: &Path) -> Result<Stack> {
+        if hdf5::is_hdf5_input(path) {
+            return hdf5::open(path, &hdf5::Keys::Auto, hdf5::Role::Projection);
+        }
         if path == Path::new(source::STDIN) {
             let stdin = Source::open(path, Keep::Mapped)?;
             return Stack::from_sources(path, StackKind::Stdin, vec![stdin]);
@@ -189,6 +197,7 @@ impl Stack {
             format,
             sources,
             pages,
+            keys: None,
         })
     }
 
@@ -269,6 +278,12 @@ impl Stack {
             })?;
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
+        if let Some(decoder) = &source.decoder {
+            decoder
+                .decode(at.page, dst)
+                .map_err(|why| anyhow!("{}: {why}", source.path.display()))?;
+            return Ok(Page::Borrowed(scratch));
+        }
         if raw.compression != 1 || raw.tile.is_some() {
             decode::decode_page(&bytes, source.byte_order, raw, dst)
                 .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
