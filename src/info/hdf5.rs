@@ -177,7 +177,7 @@ fn dataset_text(
 }
 
 fn file_text(path: &Path, as_json: bool) -> Result<String> {
-    let file = hdf5::open_file(path)?;
+    let file = hdf5::open_file(path).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     let mut found = Vec::new();
     let mut visited = Vec::new();
     walk(&file, "", 0, &mut visited, &mut found);

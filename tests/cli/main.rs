@@ -7,6 +7,7 @@ mod codec;
 mod errors;
 mod everyday;
 mod first_day;
+mod hdf5;
 mod hostile;
 mod mask_nan;
 mod median;

@@ -221,7 +221,7 @@ fn find(dataset: &Dataset3) -> Result<Option<(Vec<i64>, String)>> {
 
 /// The keys in dataset `at` (of another file, or the same one opened again).
 fn read_keys(at: &DatasetPath) -> Result<Option<Vec<i64>>> {
-    let file = super::open_file(&at.file)?;
+    let file = super::open_file(&at.file).map_err(|e| anyhow!("{at}: {e:#}"))?;
     read_keys_in(&file, at)
 }
 

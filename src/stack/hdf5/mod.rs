@@ -115,10 +115,16 @@ pub fn open(path: &Path, keys: &Keys, role: Role) -> Result<Stack> {
             path.display()
         )));
     };
-    let dataset = Dataset3::open(&spec)?;
+    open_spec(&spec, keys, role)
+}
+
+/// [`open`] for a file and dataset given apart (a file whose name has no HDF5 extension).
+pub fn open_spec(spec: &DatasetPath, keys: &Keys, role: Role) -> Result<Stack> {
+    let dataset = Dataset3::open(spec)?;
     let selection = keys::select(&dataset, keys, role)?;
     let source = dataset.source(&selection.images)?;
-    let mut stack = Stack::from_sources(path, StackKind::Hdf5, vec![source])?;
+    let path = PathBuf::from(spec.to_string());
+    let mut stack = Stack::from_sources(&path, StackKind::Hdf5, vec![source])?;
     stack.keys = selection.counts;
     Ok(stack)
 }
@@ -214,7 +220,7 @@ impl Dataset3 {
     /// Opens `spec`, refusing what is not a stack of a supported type, in one line naming the
     /// file and the dataset.
     pub fn open(spec: &DatasetPath) -> Result<Dataset3> {
-        let file = open_file(&spec.file)?;
+        let file = open_file(&spec.file).map_err(|e| anyhow!("{spec}: {e:#}"))?;
         let dataset = file.dataset(&spec.dataset).map_err(|_| {
             let what = match file.group(&spec.dataset) {
                 Ok(_) => "is a group, not a dataset",
@@ -310,17 +316,15 @@ impl Dataset3 {
     }
 }
 
-/// Opens an HDF5 file read-only, or says in one line why not.
+/// Opens an HDF5 file read-only, or says in one line why not (the caller names the file).
 pub fn open_file(path: &Path) -> Result<hdf5_metno::File> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| anyhow!("{}: cannot open: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(|e| anyhow!("cannot open: {e}"))?;
     if meta.is_dir() {
-        bail!("{}: is a directory, expected an HDF5 file", path.display());
+        bail!("is a directory, expected an HDF5 file");
     }
     hdf5_metno::File::open(path).map_err(|e| {
         anyhow!(
-            "{}: cannot open as HDF5 (damaged, truncated, or not an HDF5 file): {}",
-            path.display(),
+            "cannot open as HDF5 (damaged, truncated, or not an HDF5 file): {}",
             one_line(&e.to_string())
         )
     })
