@@ -251,6 +251,20 @@ impl Dataset3 {
         let unfiltered_run = dataset.layout() == hdf5_metno::dataset::Layout::Contiguous
             && dataset.filters().is_empty();
         let offset = unfiltered_run.then(|| dataset.offset()).flatten();
+        let image_bytes = height * width * dtype.bytes();
+        let (file, dataset) = match chunk_cache(&dataset, image_bytes, dtype.bytes()) {
+            Some((slots, bytes)) => {
+                let file = hdf5_metno::File::with_options()
+                    .with_fapl(|fapl| fapl.chunk_cache(slots, bytes, 0.75))
+                    .open(&spec.file)
+                    .map_err(|e| anyhow!("{spec}: cannot open: {}", one_line(&e.to_string())))?;
+                let dataset = file
+                    .dataset(&spec.dataset)
+                    .map_err(|e| anyhow!("{spec}: cannot open: {}", one_line(&e.to_string())))?;
+                (file, dataset)
+            }
+            None => (file, dataset),
+        };
         Ok(Dataset3 {
             spec: spec.clone(),
             file,
@@ -314,6 +328,39 @@ impl Dataset3 {
         }
         Ok(source)
     }
+}
+
+/// The chunk cache a dataset whose chunks span several images needs, as (slots, bytes), or
+/// `None` when the library's default (1 MiB) does. Each image is read alone, so a chunk of
+/// N images is decompressed N times unless it stays cached between them; and the workers read
+/// images far apart in the stack (rayon splits the stack into ranges), so each needs the row
+/// of chunks at its place: the chunks covering N whole images, per worker, up to 512 MiB.
+fn chunk_cache(
+    dataset: &hdf5_metno::Dataset,
+    image_bytes: usize,
+    sample_bytes: usize,
+) -> Option<(usize, usize)> {
+    const MAX_BYTES: usize = 512 << 20;
+    let chunk = dataset.chunk()?;
+    let images_per_chunk = *chunk.first()?;
+    if images_per_chunk <= 1 {
+        return None;
+    }
+    let slab = images_per_chunk.saturating_mul(image_bytes);
+    let bytes = slab
+        .saturating_mul(rayon::current_num_threads())
+        .clamp(1 << 20, MAX_BYTES);
+    let chunk_bytes = chunk
+        .iter()
+        .product::<usize>()
+        .saturating_mul(sample_bytes)
+        .max(1);
+    // The library's advice: about 100 times as many hash slots as chunks that fit.
+    let slots = (bytes / chunk_bytes)
+        .saturating_mul(100)
+        .clamp(521, 1 << 20)
+        | 1;
+    Some((slots, bytes))
 }
 
 /// Opens an HDF5 file read-only, or says in one line why not (the caller names the file).
