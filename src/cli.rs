@@ -313,7 +313,8 @@ macro_rules! operations {
             #[command(after_help = RUN_EXAMPLES)]
             Run(RunArgs),
 
-            /// Describe a TIFF file or directory: pages, shape, type, layout
+            /// Describe a TIFF file or directory (pages, shape, type, layout), or an HDF5 file's
+            /// 3-D datasets
             Info(InfoArgs),
 
             /// Print a shell completion script: imfilter completions bash > ~/.local/share/bash-completion/completions/imfilter
@@ -528,8 +529,9 @@ pub fn parse_step(label: &str, words: &[String]) -> Result<Step, String> {
 /// Where the input is and where the result goes; the same for every filter.
 #[derive(Debug, Args)]
 pub struct IoArgs {
-    /// Input: a TIFF file (one or many pages), a directory of TIFF files, or several files
-    /// (a shell glob such as proj_*.tif: one stack, in the order given)
+    /// Input: a TIFF file (one or many pages), a directory of TIFF files, several files
+    /// (a shell glob such as proj_*.tif: one stack, in the order given), or an HDF5 dataset
+    /// (scan.nxs:/entry/data/data)
     #[arg(value_name = "INPUT", num_args = 1.., required = true)]
     pub input: Vec<PathBuf>,
 
@@ -543,8 +545,8 @@ pub struct IoArgs {
     #[arg(long, value_name = "START:STOP[:STEP]", allow_hyphen_values = true, value_parser = PageSlice::parse)]
     pub pages: Option<PageSlice>,
 
-    /// Output: FILE.tif for one multi-page TIFF, or DIR/ (or an existing directory) for one
-    /// file per image [default: beside the input, NAME_<command>.tif or NAME_<command>/]
+    /// Output: FILE.tif for one multi-page TIFF, DIR/ (or an existing directory) for one
+    /// file per image, or FILE.h5:/DATASET for a new HDF5 file [default: beside the input, NAME_<command>.tif or NAME_<command>/]
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -606,7 +608,8 @@ pub fn print_man_page() -> std::io::Result<()> {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// A TIFF file or a directory of TIFF files
+    /// A TIFF file, a directory of TIFF files, an HDF5 file, or one of its datasets
+    /// (scan.nxs:/entry/data/data)
     pub path: PathBuf,
 
     /// One JSON object on stdout, for programs

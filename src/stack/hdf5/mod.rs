@@ -9,10 +9,11 @@
 //!   reads it exactly as an uncompressed TIFF page: in place from the mapped file (no copy, no
 //!   memory per worker) when aligned and in native order, else copied and byte-swapped.
 //! - **chunked** (compressed or not), compact or external: each image is read through the
-//!   library ([`LibraryPages`]), which decodes its chunks. The C library is not thread-safe
-//!   as Debian builds it, so hdf5-metno holds one process-wide lock around every call: images
-//!   are then decoded one at a time, whatever `-j` says, while the filters still run in
-//!   parallel on the images already decoded (docs/hdf5.md has the measured cost).
+//!   library ([`LibraryPages`]), which decodes its chunks. libhdf5 is not thread-safe unless
+//!   built so, and its thread-safe build (Debian's) is so by one global lock around every call;
+//!   hdf5-metno adds a process-wide lock of its own around every call. So images are decoded
+//!   one at a time, whatever `-j` says, while the filters still run in parallel on the images
+//!   already decoded (docs/hdf5.md has the measured cost).
 //!
 //! Which images are projections, flats and darks comes from NXtomo's `image_key` when the
 //! file has one next to the data (see [`keys`]).
