@@ -303,7 +303,7 @@ impl Stack {
 
     /// The memory a worker holds to read one page: nothing for pages read in place from a
     /// map; a page for pages decoded or copied; two for Deflate and ZSTD, which are inflated
-    /// into a buffer of their own first (see `decode`).
+    /// into a buffer of their own first (see `decode`), and for pages the HDF5 library reads.
     pub fn read_buffer_bytes(&self) -> u64 {
         let page = (self.format.pixels() * self.format.dtype.bytes()) as u64;
         let copies = |raw: &RawPage, order: ByteOrder| match raw.compression {
@@ -321,7 +321,11 @@ impl Stack {
             .iter()
             .map(|at| {
                 let source = &self.sources[at.source];
-                copies(&source.pages[at.page], source.byte_order)
+                match source.decoder {
+                    // The HDF5 library reads into an array of its own, then copied.
+                    Some(_) => 2,
+                    None => copies(&source.pages[at.page], source.byte_order),
+                }
             })
             .max()
             .unwrap_or(0);
