@@ -49,12 +49,13 @@ impl Described {
                     Some(c) => format!("chunked {c}"),
                     None => format!("{:?}", d.dataset.layout()).to_lowercase(),
                 };
+                let by = match d.decoded_in_parallel() {
+                    true => "decoded by imfilter, in parallel",
+                    false => "decoded by the HDF5 library, one image at a time",
+                };
                 match filters.is_empty() {
-                    true => format!("{stored} (decoded by the HDF5 library)"),
-                    false => format!(
-                        "{stored}, {} (decoded by the HDF5 library)",
-                        filters.join("+")
-                    ),
+                    true => format!("{stored} ({by})"),
+                    false => format!("{stored}, {} ({by})", filters.join("+")),
                 }
             }
         };

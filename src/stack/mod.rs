@@ -280,7 +280,7 @@ impl Stack {
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
         if let Some(decoder) = &source.decoder {
             decoder
-                .decode(at.page, dst)
+                .decode(&bytes, at.page, dst)
                 .map_err(|why| anyhow!("{}: {why}", source.path.display()))?;
             return Ok(Page::Borrowed(scratch));
         }

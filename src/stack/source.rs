@@ -152,10 +152,11 @@ pub struct Source {
     pub decoder: Option<Box<dyn PageDecoder>>,
 }
 
-/// Decodes page `page` of a source into `dst` (exactly its pixel bytes, native byte order).
-/// An error is a sentence naming what is wrong (the caller adds the file).
+/// Decodes page `page` of a source, whose mapped bytes are `bytes`, into `dst` (exactly its
+/// pixel bytes, native byte order). An error is a sentence naming what is wrong (the caller
+/// adds the file).
 pub trait PageDecoder: Send + Sync {
-    fn decode(&self, page: usize, dst: &mut [u8]) -> Result<(), String>;
+    fn decode(&self, bytes: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String>;
 }
 
 impl Source {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::support::{
     Nan, Scratch, assert_identical, assert_matches_reference, assert_one_line_error, fixtures,
-    one_line_error, read_stack, run,
+    one_line_error, read_image, read_stack, run,
 };
 
 /// A scratch directory holding the HDF5 fixtures.
@@ -49,6 +49,8 @@ fn every_storage_layout_reads_as_the_same_stack_as_its_tiff() {
         ("/contiguous", 1.0),
         ("/chunked", 1.0),
         ("/gzip", 1.0),
+        ("/frames", 1.0),
+        ("/frames_be", 1.0),
         ("/big_endian", 1.0),
         ("/scaled/f64", 7.0),
     ] {
@@ -58,7 +60,8 @@ fn every_storage_layout_reads_as_the_same_stack_as_its_tiff() {
             &format!("stacks.h5:{dataset}"),
             "out.tif",
         );
-        let (pages, w, h, values) = read_stack(&s.path("out.tif"));
+        let image = read_image(&s.path("out.tif"));
+        let (pages, w, h, values) = (image.pages, image.width, image.height, image.values);
         assert_eq!((pages, w, h), (6, 12, 16), "{dataset}");
         // The median picks a value, so a stack scaled by 1/7 gives the same medians / 7.
         let unscaled: Vec<f64> = values.iter().map(|v| (v * scale).round()).collect();
@@ -396,9 +399,11 @@ fn info_lists_the_3d_datasets_of_a_file() {
         .clone();
     let text = String::from_utf8_lossy(&out);
     for part in [
-        "5 3-D datasets",
+        "7 3-D datasets",
+        "/frames  6 x 16 x 12  uint16  chunked 1x16x12, shuffle+gzip(4) (decoded by imfilter, in parallel)",
+        "/frames_be  6 x 16 x 12  int16  chunked 1x16x12, shuffle+gzip(4) (decoded by imfilter",
         "/contiguous  6 x 16 x 12  uint16  contiguous (read in place",
-        "/gzip  6 x 16 x 12  uint16  chunked 4x5x7, shuffle+gzip(4)",
+        "/gzip  6 x 16 x 12  uint16  chunked 4x5x7, shuffle+gzip(4) (decoded by the HDF5 library",
         "/big_endian  6 x 16 x 12  float32  contiguous, big-endian",
         "int64 samples are not supported",
         "2 datasets that are not 3-D",

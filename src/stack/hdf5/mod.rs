@@ -8,7 +8,9 @@
 //!   `offset + i · page bytes`, in the byte order of the dataset's type. The stack layer then
 //!   reads it exactly as an uncompressed TIFF page: in place from the mapped file (no copy, no
 //!   memory per worker) when aligned and in native order, else copied and byte-swapped.
-//! - **chunked** (compressed or not), compact or external: each image is read through the
+//! - **chunked, one image per chunk, gzip and shuffle at most**: each worker inflates its own
+//!   image's chunk from the mapped file (`chunks`), in parallel, without the library.
+//! - **any other chunking or filter**, compact or external: each image is read through the
 //!   library ([`LibraryPages`]), which decodes its chunks. libhdf5 is not thread-safe unless
 //!   built so, and its thread-safe build (Debian's) is so by one global lock around every call;
 //!   hdf5-metno adds a process-wide lock of its own around every call. So images are decoded
@@ -18,6 +20,7 @@
 //! Which images are projections, flats and darks comes from NXtomo's `image_key` when the
 //! file has one next to the data (see [`keys`]).
 
+mod chunks;
 pub mod keys;
 
 use std::ffi::OsStr;
@@ -279,6 +282,13 @@ impl Dataset3 {
         })
     }
 
+    /// Whether its images are decoded by imfilter on every worker at once (chunks of one
+    /// image, gzip and shuffle at most; see `chunks`) rather than one at a time by the library.
+    pub fn decoded_in_parallel(&self) -> bool {
+        let file_len = std::fs::metadata(&self.spec.file).map_or(0, |m| m.len());
+        self.offset.is_none() && chunks::DirectChunks::for_dataset(self, &[], file_len).is_some()
+    }
+
     fn page_bytes(&self) -> u64 {
         (self.width * self.height * self.dtype.bytes()) as u64
     }
@@ -304,13 +314,18 @@ impl Dataset3 {
         let spec = self.spec.clone();
         let Some(offset) = self.offset else {
             let pages = images.iter().map(|_| raw(Vec::new())).collect();
-            let decoder = LibraryPages::new(self, images.to_vec());
+            let file_len = std::fs::metadata(&spec.file).map_or(0, |m| m.len());
+            let decoder: Box<dyn PageDecoder> =
+                match chunks::DirectChunks::for_dataset(&self, images, file_len) {
+                    Some(direct) => Box::new(direct),
+                    None => Box::new(LibraryPages::new(self, images.to_vec())),
+                };
             return Source::described(
                 &spec.file,
                 ByteOrder::native(),
                 pages,
                 history,
-                Some(Box::new(decoder)),
+                Some(decoder),
             );
         };
         let pages = images
@@ -454,7 +469,7 @@ impl LibraryPages {
 }
 
 impl PageDecoder for LibraryPages {
-    fn decode(&self, page: usize, dst: &mut [u8]) -> Result<(), String> {
+    fn decode(&self, _: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String> {
         let index = self.images[page];
         let cannot = |e: hdf5_metno::Error| {
             format!(
