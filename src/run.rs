@@ -197,6 +197,9 @@ fn execute_part(
                 if let Some(keys) = &stack.keys {
                     entry["image_key"] = keys.to_json();
                 }
+                if job.keys != crate::stack::hdf5::Keys::Auto {
+                    entry["keys"] = job.keys.to_string().into();
+                }
                 entry
             })
             .collect::<Vec<_>>();

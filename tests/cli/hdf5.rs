@@ -154,6 +154,18 @@ fn keys_override_the_image_key() {
         );
         assert_matches_reference(&s.path("bc.tif"), &s.path("nxtomo_bc.tif"));
     }
+    // The keys given are in the history, in a form --keys takes back.
+    run(
+        &s,
+        &["background-correct", "--keys", "2,2,2,1x4,0x8,1x2"],
+        "nxtomo.nxs:/entry/data/data",
+        "bc.tif",
+    );
+    let history = std::fs::read_to_string(s.path("bc.json")).expect("sidecar");
+    assert!(
+        history.contains(r#""keys": "2x3,1x4,0x8,1x2""#),
+        "{history}"
+    );
     // Flats and darks named as datasets: their images marked flat and dark.
     run(
         &s,

@@ -61,6 +61,28 @@ impl Keys {
     }
 }
 
+/// As `--keys` takes it back (a list in its `KxN` form), for the history.
+impl std::fmt::Display for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Keys::Auto => write!(f, "auto"),
+            Keys::Ignore => write!(f, "none"),
+            Keys::Dataset(path) => write!(f, "{path}"),
+            Keys::List(keys) => {
+                let mut runs: Vec<(i64, usize)> = Vec::new();
+                for &k in keys {
+                    match runs.last_mut() {
+                        Some((last, n)) if *last == k => *n += 1,
+                        _ => runs.push((k, 1)),
+                    }
+                }
+                let words: Vec<String> = runs.iter().map(|(k, n)| format!("{k}x{n}")).collect();
+                write!(f, "{}", words.join(","))
+            }
+        }
+    }
+}
+
 /// What an image is, by its image_key value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -272,6 +294,9 @@ mod tests {
         assert!(Keys::parse("3").is_err());
         assert!(Keys::parse("1x0").is_err());
         assert!(Keys::parse("flat").is_err());
+        let list = Keys::parse("2x2,1,0x3,0").expect("keys");
+        assert_eq!(list.to_string(), "2x2,1x1,0x4");
+        assert_eq!(Keys::parse(&list.to_string()), Ok(list));
     }
 
     #[test]

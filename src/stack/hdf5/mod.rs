@@ -258,6 +258,10 @@ impl Dataset3 {
         let image_bytes = height * width * dtype.bytes();
         let (file, dataset) = match chunk_cache(&dataset, image_bytes, dtype.bytes()) {
             Some((slots, bytes)) => {
+                // Closed first: the library shares an open file between its handles, and a
+                // second open of it would keep the first one's (default) cache.
+                drop(dataset);
+                drop(file);
                 let file = hdf5_metno::File::with_options()
                     .with_fapl(|fapl| fapl.chunk_cache(slots, bytes, 0.75))
                     .open(&spec.file)
