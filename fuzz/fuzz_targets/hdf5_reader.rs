@@ -1,6 +1,6 @@
 //! The HDF5 read path on arbitrary bytes: the HDF5 library opening the file, imfilter's checks
-//! of the dataset (shape, type, layout, image_key), and every page read, mapped in place or
-//! decoded by the library.
+//! of the dataset (shape, type, layout, image_key), and every page read: mapped in place,
+//! inflated by imfilter from one-image gzip chunks, or decoded by the library.
 //!
 //! Any panic or huge allocation in imfilter's code is a bug: bad input must be an `Err`. The
 //! HDF5 C library itself is not memory-safe against hostile files (it has had CVEs for crafted
@@ -16,13 +16,16 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 /// The dataset paths the seeds use (fixtures/hdf5).
-const DATASETS: [&str; 6] = [
+const DATASETS: [&str; 9] = [
     "/contiguous",
     "/big_endian",
     "/chunked",
     "/gzip",
+    "/frames",
+    "/frames_be",
     "/scaled/f64",
     "/entry/data/data",
+    "/data",
 ];
 
 const MAX_PAGES: usize = 8;
