@@ -160,7 +160,8 @@ impl Job {
     }
 }
 
-/// The extensions of the files imfilter writes: TIFF (BigTIFF past 4 GiB). A name with
+/// The extensions of the files imfilter writes: TIFF (BigTIFF past 4 GiB), and HDF5 as
+/// `FILE.h5:/DATASET` (see `output::hdf5`). A name with
 /// another extension (`x.png`, `x.npy`) would get a TIFF under a name that promises something
 /// else, which the next program then misreads or refuses.
 const TIFF_EXTENSIONS: [&str; 4] = ["tif", "tiff", "btf", "tf8"];
@@ -181,8 +182,9 @@ fn refuse_foreign_extension(path: &Path) -> Result<()> {
         )));
     }
     bail!(crate::cli::UsageError(format!(
-        "{}: imfilter writes TIFF only: name the output NAME.tif (or .tiff), a directory DIR/ \
-         for one TIFF per image, or - for a TIFF on stdout; .{ext} is not written",
+        "{}: imfilter writes TIFF and HDF5 only: name the output NAME.tif (or .tiff), a \
+         directory DIR/ for one TIFF per image, - for a TIFF on stdout, or NAME.h5:/DATASET; \
+         .{ext} is not written",
         path.display()
     )))
 }

@@ -58,15 +58,31 @@ fn every_storage_layout_reads_as_the_same_stack_as_its_tiff() {
             &s,
             &["median", "--size", "3"],
             &format!("stacks.h5:{dataset}"),
-            "out.tif",
+            "layout.tif",
         );
-        let image = read_image(&s.path("out.tif"));
+        let image = read_image(&s.path("layout.tif"));
         let (pages, w, h, values) = (image.pages, image.width, image.height, image.values);
         assert_eq!((pages, w, h), (6, 12, 16), "{dataset}");
         // The median picks a value, so a stack scaled by 1/7 gives the same medians / 7.
         let unscaled: Vec<f64> = values.iter().map(|v| (v * scale).round()).collect();
         assert_eq!(unscaled, expected, "{dataset}");
     }
+    // An HDF5 file by another name is known by its signature.
+    s.copy_fixture("hdf5/stacks.h5", "scan.data");
+    run(
+        &s,
+        &["median", "--size", "3"],
+        "scan.data:/gzip",
+        "renamed.tif",
+    );
+    assert_identical(&s.path("renamed.tif"), &s.path("from_tiff.tif"), Nan::Bits);
+    one_line_error(
+        &s,
+        &["median", "--size", "3"],
+        "scan.data",
+        2,
+        &["scan.data:/entry/data/data"],
+    );
     run(&s, &["median", "--size", "3"], "lzf.h5:/data", "lzf.tif");
     assert_identical(&s.path("lzf.tif"), &s.path("from_tiff.tif"), Nan::Bits);
 }

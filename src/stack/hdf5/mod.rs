@@ -52,13 +52,20 @@ pub struct DatasetPath {
 }
 
 impl DatasetPath {
-    /// Splits `FILE.h5:/DATASET` at the first `:/` after an HDF5 extension; `None` for any
-    /// other path (a TIFF, a directory, `FILE.h5` alone).
+    /// Splits `FILE.h5:/DATASET` at the first `:/` after an HDF5 extension, or after the name
+    /// of an existing HDF5 file with another name (its signature read), when the whole path
+    /// names no file; `None` for any other path (a TIFF, a directory, `FILE.h5` alone).
     pub fn parse(path: &Path) -> Option<DatasetPath> {
         let bytes = path.as_os_str().as_bytes();
+        let whole_is_a_file = std::cell::OnceCell::new();
         bytes.windows(2).enumerate().find_map(|(i, pair)| {
+            if pair != b":/" {
+                return None;
+            }
             let file = Path::new(OsStr::from_bytes(&bytes[..i]));
-            if pair != b":/" || !has_hdf5_extension(file) {
+            let named = has_hdf5_extension(file)
+                || (!*whole_is_a_file.get_or_init(|| path.exists()) && has_signature(file));
+            if !named {
                 return None;
             }
             let dataset = std::str::from_utf8(&bytes[i + 1..]).ok()?;
@@ -91,7 +98,7 @@ pub fn has_hdf5_extension(path: &Path) -> bool {
 }
 
 /// Whether `path` is an HDF5 input: `FILE:/DATASET`, or a file with an HDF5 extension or
-/// signature (which then needs its dataset named).
+/// (unless named .tif or .tiff) signature, which then needs its dataset named.
 pub fn is_hdf5_input(path: &Path) -> bool {
     if DatasetPath::parse(path).is_some() {
         return true;
@@ -102,10 +109,21 @@ pub fn is_hdf5_input(path: &Path) -> bool {
     if has_hdf5_extension(path) {
         return true;
     }
+    // A .tif is a TIFF: no second open for each of a glob's tens of thousands of files.
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    if name.is_some_and(|n| super::is_tiff_name(&n)) {
+        return false;
+    }
+    has_signature(path)
+}
+
+/// Whether `path` is a regular file that starts with the HDF5 signature.
+fn has_signature(path: &Path) -> bool {
     let mut head = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|()| &head == SIGNATURE)
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok_and(|()| &head == SIGNATURE)
 }
 
 /// The images of the dataset `path` names that have `role` (see [`keys`]), as a stack.
@@ -493,5 +511,24 @@ impl PageDecoder for LibraryPages {
             dst.copy_from_slice(bytemuck::cast_slice(pixels));
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_paths_split_after_an_hdf5_extension() {
+        let parse = |p: &str| DatasetPath::parse(Path::new(p)).map(|d| d.to_string());
+        assert_eq!(
+            parse("scan.nxs:/entry/data/data"),
+            Some("scan.nxs:/entry/data/data".into())
+        );
+        assert_eq!(parse("dir/x.H5:/data/"), Some("dir/x.H5:/data".into()));
+        assert_eq!(parse("a:/b.h5:/data"), Some("a:/b.h5:/data".into()));
+        assert_eq!(parse("scan.nxs"), None);
+        assert_eq!(parse("stack.tif"), None);
+        assert_eq!(parse("no-such-file:/data"), None);
     }
 }
