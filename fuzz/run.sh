@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes imfilter's TIFF and FITS reading: each target in fuzz/fuzz_targets for SECONDS seconds.
+# Fuzzes imfilter's TIFF, FITS and HDF5 reading: each target in fuzz/fuzz_targets for SECONDS seconds.
 #
 #   fuzz/run.sh 60
 #
@@ -22,7 +22,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-targets=(stack_reader info fits_reader)
+targets=(stack_reader info fits_reader hdf5_reader)
 cargo fuzz build  # every target
 for target in "${targets[@]}"; do
     mkdir -p "corpus-work/$target"

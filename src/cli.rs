@@ -332,7 +332,8 @@ macro_rules! operations {
             #[command(after_help = RUN_EXAMPLES)]
             Run(RunArgs),
 
-            /// Describe a TIFF file or directory: pages, shape, type, layout
+            /// Describe a TIFF file or directory (pages, shape, type, layout), or an HDF5 file's
+            /// 3-D datasets
             Info(InfoArgs),
 
             /// Write one page as a PNG to look at, contrast stretched from its 1st to its 99th
@@ -555,8 +556,9 @@ pub fn parse_step(label: &str, words: &[String]) -> Result<Step, String> {
 /// Where the input is and where the result goes; the same for every filter.
 #[derive(Debug, Args)]
 pub struct IoArgs {
-    /// Input: a TIFF file (one or many pages), a directory of TIFF files, or several files
-    /// (a shell glob such as proj_*.tif: one stack, in the order given)
+    /// Input: a TIFF file (one or many pages), a directory of TIFF files, several files
+    /// (a shell glob such as proj_*.tif: one stack, in the order given), or an HDF5 dataset
+    /// (scan.nxs:/entry/data/data)
     #[arg(value_name = "INPUT", num_args = 1.., required = true)]
     pub input: Vec<PathBuf>,
 
@@ -570,8 +572,8 @@ pub struct IoArgs {
     #[arg(long, value_name = "START:STOP[:STEP]", allow_hyphen_values = true, value_parser = PageSlice::parse)]
     pub pages: Option<PageSlice>,
 
-    /// Output: FILE.tif for one multi-page TIFF, or DIR/ (or an existing directory) for one
-    /// file per image [default: beside the input, NAME_<command>.tif or NAME_<command>/]
+    /// Output: FILE.tif for one multi-page TIFF, DIR/ (or an existing directory) for one
+    /// file per image, or FILE.h5:/DATASET for a new HDF5 file [default: beside the input, NAME_<command>.tif or NAME_<command>/]
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -599,6 +601,13 @@ pub struct IoArgs {
     /// --in-place keeps the input's own compression
     #[arg(long, value_enum)]
     pub compress: Option<Compression>,
+
+    /// HDF5 input: which images are projections (0), flats (1) and darks (2), instead of the
+    /// image_key found beside the dataset: an image_key dataset (/entry/data/image_key, or
+    /// FILE:/PATH), a list with KxN for N images of key K (2x10,1x20,0x1800), or none (every
+    /// image a projection)
+    #[arg(long, value_name = "KEYS", value_parser = crate::stack::hdf5::Keys::parse)]
+    pub keys: Option<crate::stack::hdf5::Keys>,
 }
 
 #[derive(Debug, Args)]
@@ -627,7 +636,8 @@ pub fn print_man_page() -> std::io::Result<()> {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// A TIFF file or a directory of TIFF files
+    /// A TIFF file, a directory of TIFF files, an HDF5 file, or one of its datasets
+    /// (scan.nxs:/entry/data/data)
     pub path: PathBuf,
 
     /// One JSON object on stdout, for programs

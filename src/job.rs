@@ -16,6 +16,7 @@ use crate::cli::IoArgs;
 use crate::output::{Destination, Durability, names};
 use crate::pixel::DType;
 use crate::progress::ProgressMode;
+use crate::stack::hdf5;
 use crate::stack::write::Compression;
 use crate::stack::{Stack, StackKind};
 
@@ -53,6 +54,8 @@ pub struct Job {
     pub durability: Durability,
     pub progress: ProgressMode,
     pub quiet: bool,
+    /// `--keys`: which images of an HDF5 dataset input are projections, flats and darks.
+    pub keys: hdf5::Keys,
 }
 
 impl Job {
@@ -82,6 +85,15 @@ impl Job {
             },
             progress: if quiet { ProgressMode::None } else { progress },
             quiet,
+            keys: io.keys.clone().unwrap_or_default(),
+        }
+    }
+
+    /// What a step may need to know of the input when it is built.
+    pub fn step_input(&self) -> crate::filters::Input<'_> {
+        crate::filters::Input {
+            paths: &self.inputs,
+            keys: &self.keys,
         }
     }
 
@@ -152,6 +164,9 @@ impl Job {
                 if fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
                     return Ok((Destination::Stream(p.clone()), true));
                 }
+                if let Some(spec) = hdf5::DatasetPath::parse(p) {
+                    return Ok((crate::output::hdf5::destination(spec, self)?, self.force));
+                }
                 let as_dir = p.as_os_str().as_bytes().ends_with(b"/") || p.is_dir();
                 let d = if as_dir {
                     Destination::Directory {
@@ -176,6 +191,8 @@ impl Job {
                         "reading from stdin (-) needs -o: a file, a directory, or - for stdout"
                     ),
                     StackKind::File => Destination::File(beside(&stack.path, command)),
+                    // A TIFF beside the HDF5 file: scan.nxs:/entry/data/data → scan_median.tif.
+                    StackKind::Hdf5 => Destination::File(hdf5_beside(&stack.path, command)),
                     StackKind::Directory => Destination::Directory {
                         dir: beside(&stack.path, command),
                         names: page_names(stack),
@@ -188,7 +205,8 @@ impl Job {
     }
 }
 
-/// The extensions of the files imfilter writes: TIFF (BigTIFF past 4 GiB). A name with
+/// The extensions of the files imfilter writes: TIFF (BigTIFF past 4 GiB), and HDF5 as
+/// `FILE.h5:/DATASET` (see `output::hdf5`). A name with
 /// another extension (`x.png`, `x.npy`) would get a TIFF under a name that promises something
 /// else, which the next program then misreads or refuses.
 const TIFF_EXTENSIONS: [&str; 4] = ["tif", "tiff", "btf", "tf8"];
@@ -201,11 +219,26 @@ fn refuse_foreign_extension(path: &Path) -> Result<()> {
     if TIFF_EXTENSIONS.iter().any(|t| t.eq_ignore_ascii_case(ext)) {
         return Ok(());
     }
+    if hdf5::has_hdf5_extension(path) {
+        bail!(crate::cli::UsageError(format!(
+            "{}: name the dataset to write as FILE:/DATASET, e.g. -o {}:/data",
+            path.display(),
+            path.display()
+        )));
+    }
     bail!(crate::cli::UsageError(format!(
-        "{}: imfilter writes TIFF only: name the output NAME.tif (or .tiff), a directory DIR/ \
-         for one TIFF per image, or - for a TIFF on stdout; .{ext} is not written",
+        "{}: imfilter writes TIFF and HDF5 only: name the output NAME.tif (or .tiff), a \
+         directory DIR/ for one TIFF per image, - for a TIFF on stdout, or NAME.h5:/DATASET; \
+         .{ext} is not written",
         path.display()
     )))
+}
+
+/// `scan.nxs:/entry/data/data` → `scan_COMMAND.tif` beside `scan.nxs`.
+fn hdf5_beside(input: &Path, command: &str) -> PathBuf {
+    let file = hdf5::DatasetPath::parse(input).map_or_else(|| input.to_path_buf(), |s| s.file);
+    let stem = file.file_stem().unwrap_or(OsStr::new("stack"));
+    file.with_file_name(names::joined(stem, format!("_{command}.tif")))
 }
 
 /// A directory result replaces the directory a symbolic link points to, not the link.
@@ -274,7 +307,12 @@ pub(crate) fn page_names(stack: &Stack) -> Vec<OsString> {
             .collect();
     }
     let base = stack.path.file_name().unwrap_or(OsStr::new("stack"));
-    let stem = names::fits_stem(names::tiff_stem(base));
+    let mut stem = names::fits_stem(names::tiff_stem(base));
+    // An HDF5 dataset's images are named after the file, not the dataset's last component.
+    let hdf5_file = hdf5::DatasetPath::parse(&stack.path).map(|s| s.file);
+    if let Some(stem_of_file) = hdf5_file.as_deref().and_then(Path::file_stem) {
+        stem = stem_of_file;
+    }
     (0..stack.len())
         .map(|i| names::joined(stem, format!("_{i:06}.tif")))
         .collect()
@@ -298,6 +336,11 @@ fn in_place(stack: &Stack, output_dtype: DType, force: bool) -> Result<Destinati
     }
     match stack.kind {
         StackKind::Stdin => bail!("--in-place needs a file or directory input, not stdin"),
+        StackKind::Hdf5 => bail!(crate::cli::UsageError(format!(
+            "{}: --in-place cannot replace one dataset inside an HDF5 file (imfilter replaces \
+             whole files only); write the result with -o",
+            stack.path.display()
+        ))),
         StackKind::Files => bail!(crate::cli::UsageError(
             "--in-place takes one input (a file or a directory), not several".into()
         )),

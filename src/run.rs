@@ -37,13 +37,14 @@ pub fn run(cli: Cli) -> Result<()> {
 fn run_command(cli: &Cli) -> Result<()> {
     let job_for = |io| Job::new(io, cli.progress, cli.silent_on_success());
     if let Some((io, op)) = cli.command.operation() {
-        let step = op.build()?;
+        let job = job_for(io);
+        let step = op.build_for(&job.step_input())?;
         let name = step.name();
         let planned = Planned {
             op: step,
             arguments: cli.operation_words.clone(),
         };
-        return execute(vec![planned], name, &job_for(io));
+        return execute(vec![planned], name, &job);
     }
     match &cli.command {
         Command::Info(args) => crate::info::print(args),
@@ -51,8 +52,9 @@ fn run_command(cli: &Cli) -> Result<()> {
         Command::Completions(args) => Ok(cli::print_completions(args.shell)?),
         Command::Man => Ok(cli::print_man_page()?),
         Command::Run(args) => {
-            let planned = planned_steps(&run_step_words(args)?)?;
-            execute(planned, "run", &job_for(&args.io))
+            let job = job_for(&args.io);
+            let planned = planned_steps(&run_step_words(args)?, &job.step_input())?;
+            execute(planned, "run", &job)
         }
         Command::Job(args) => crate::scaleout::run(args, cli),
         _ => unreachable!("every operation is handled above"),
@@ -79,12 +81,15 @@ pub fn run_step_words(args: &cli::RunArgs) -> Result<Vec<StepWords>> {
     }
 }
 
-/// Each step parsed by its operation's definition and built.
-pub fn planned_steps(steps: &[StepWords]) -> Result<Vec<Planned>> {
+/// Each step parsed by its operation's definition and built for `input`.
+pub fn planned_steps(steps: &[StepWords], input: &crate::filters::Input) -> Result<Vec<Planned>> {
     let mut planned = Vec::with_capacity(steps.len());
     for StepWords { label, words } in steps {
         let step = cli::parse_step(label, words).map_err(ChainError)?;
-        let op = step.args().build().with_context(|| label.clone())?;
+        let op = step
+            .args()
+            .build_for(input)
+            .with_context(|| label.clone())?;
         planned.push(Planned {
             op,
             arguments: words[1..].to_vec(),
@@ -129,9 +134,15 @@ fn execute_part(
     job: &Job,
     provenance: Option<Provenance>,
 ) -> Result<()> {
-    let mut stack = Stack::open_many(&job.inputs)?;
+    let mut stack = crate::stack::hdf5::open_inputs(&job.inputs, &job.keys)?;
     if let Some(pages) = &job.pages {
         stack.select_pages(pages)?;
+    }
+    if let (Some(keys), false, true) = (&stack.keys, job.quiet, provenance.is_some()) {
+        eprintln!(
+            "imfilter: note: {}: {keys}; the projections are the input",
+            job.input.display()
+        );
     }
     // The first part of a chain reads the input the user named: its embedded history.
     let provenance = provenance.map(|mut p| {
@@ -196,6 +207,12 @@ fn execute_part(
                 }
                 if let Some(pages) = &job.pages {
                     entry["pages"] = pages.to_string().into();
+                }
+                if let Some(keys) = &stack.keys {
+                    entry["image_key"] = keys.to_json();
+                }
+                if job.keys != crate::stack::hdf5::Keys::Auto {
+                    entry["keys"] = job.keys.to_string().into();
                 }
                 entry
             })
@@ -302,6 +319,7 @@ fn execute_part(
                 "elapsed_s": (seconds * 1000.0).round() / 1000.0,
                 "mpixel_per_s": mpix.round(),
                 "output": destination.display_path().display().to_string(),
+                "image_key": stack.keys.as_ref().map(|k| k.to_json()),
             });
             eprintln!("{summary}");
         } else {
@@ -400,6 +418,7 @@ fn execute_in_two_parts(
         pages: None,
         output: job::OutputChoice::Path(output),
         page_names: Some(names),
+        keys: Default::default(),
         ..job.clone()
     };
     execute_part(tail, name, &second, provenance)

@@ -304,3 +304,65 @@ fn preview_pngs_open_in_pillow_with_the_stretched_pixels() {
     );
     assert_eq!(seen["pixels"], expected["pixels"]);
 }
+
+/// True when h5py can run; in CI its absence is a failure, not a skip.
+fn h5py_present(test: &str) -> bool {
+    let present = Command::new("python3")
+        .args(["-c", "import h5py, tifffile, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install h5py, tifffile and numpy (see .ci/run)"
+        );
+        eprintln!("{test}: skipped: h5py not installed (.ci/run installs it)");
+    }
+    present
+}
+
+/// HDF5 outputs as h5py reads them: the same pixels as the TIFF result, contiguous (and then
+/// mappable by numpy at the offset HDF5 reports) or chunked with gzip, with the history.
+#[test]
+fn hdf5_outputs_read_the_same_in_h5py() {
+    if !h5py_present("hdf5 outputs") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nxtomo = root().join("fixtures/hdf5/nxtomo.nxs:/entry/data/data");
+    let nxtomo = nxtomo.to_str().expect("utf-8");
+    let reference = root().join("fixtures/hdf5/nxtomo_bc.tif");
+    for (extra, name) in [
+        (&[][..], "plain.h5"),
+        (&["--compress", "deflate"][..], "gzip.h5"),
+    ] {
+        let output = format!("{name}:/entry/corrected/data");
+        let mut args = vec!["background-correct", "-q", nxtomo, "-o", &output];
+        args.extend(extra);
+        imfilter(dir.path(), &args);
+        let out = Command::new("python3")
+            .arg(root().join("tests/tools/h5py_probe.py"))
+            .arg(dir.path().join(name))
+            .arg("/entry/corrected/data")
+            .arg(&reference)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "h5py on {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let h: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(h["shape"], serde_json::json!([8, 10, 20]), "{name}: {h}");
+        assert_eq!(h["dtype"], "float32");
+        assert_eq!(h["equal"], true, "{name}: {h}");
+        assert_eq!(h["history"], true, "{name}: {h}");
+        if extra.is_empty() {
+            assert_eq!(h["chunks"], serde_json::Value::Null, "{h}");
+            assert_eq!(h["memmap_equal"], true, "{h}");
+        } else {
+            assert_eq!(h["chunks"], serde_json::json!([1, 10, 20]), "{h}");
+            assert_eq!(h["compression"], "gzip", "{h}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::{Op, OpArgs, Pixels, PixelsMut, reshaped_like};
 use crate::pixel::{DType, Pixel};
+use crate::stack::hdf5::{self, Role};
 use crate::stack::{PageFormat, Stack};
 use crate::with_pixel_type;
 
@@ -286,12 +287,9 @@ fn median_of_column(column: &mut [i64]) -> f64 {
 pub struct BackgroundArgs {
     /// Flat (open-beam) images (taken before the scan, when there are two sets): files or
     /// directories; repeat to pool several
-    #[arg(
-        long,
-        visible_alias = "flat-before",
-        value_name = "PATH",
-        required_unless_present = "flat_after"
-    )]
+    /// [default: for an HDF5 dataset input with an image_key, its flats (key 1) and darks
+    /// (key 2)]
+    #[arg(long, visible_alias = "flat-before", value_name = "PATH")]
     pub flat: Vec<PathBuf>,
 
     /// Dark images (taken before the scan, when there are two sets): files or directories;
@@ -339,6 +337,43 @@ pub enum FlatMode {
 
 impl OpArgs for BackgroundArgs {
     fn build(&self) -> Result<Box<dyn Op>> {
+        self.build_with(None)
+    }
+
+    fn build_for(&self, input: &super::Input<'_>) -> Result<Box<dyn Op>> {
+        if !(self.flat.is_empty() && self.flat_after.is_empty()) {
+            return self.build_with(Some(input));
+        }
+        // No flats given: an HDF5 dataset input whose image_key marks flats brings its own,
+        // and its darks unless --dark gives others (NXtomo: flats and darks in the scan).
+        let keyed = match input.paths {
+            [one] if hdf5::is_hdf5_input(one) => hdf5::key_counts(one, input.keys)?
+                .filter(|c| c.flats > 0)
+                .map(|c| (one, c)),
+            _ => None,
+        };
+        let Some((dataset, counts)) = keyed else {
+            return self.build_with(Some(input));
+        };
+        let keyed = BackgroundArgs {
+            flat: vec![dataset.clone()],
+            dark: match (self.dark.is_empty(), counts.darks) {
+                (true, 0) => Vec::new(),
+                (true, _) => vec![dataset.clone()],
+                (false, _) => self.dark.clone(),
+            },
+            flat_after: Vec::new(),
+            dark_after: self.dark_after.clone(),
+            flat_mode: self.flat_mode,
+            average: self.average,
+            cutoff: self.cutoff,
+        };
+        keyed.build_with(Some(input))
+    }
+}
+
+impl BackgroundArgs {
+    fn build_with(&self, input: Option<&super::Input<'_>>) -> Result<Box<dyn Op>> {
         let (before, after) = (!self.flat.is_empty(), !self.flat_after.is_empty());
         let mode = self.flat_mode.unwrap_or(match (before, after) {
             (true, true) => FlatMode::Both,
@@ -346,6 +381,13 @@ impl OpArgs for BackgroundArgs {
             _ => FlatMode::Before,
         });
         let usage = |why: String| anyhow::Error::new(super::ChainError(why));
+        if !before && !after {
+            return Err(usage(
+                "background-correct needs flats: --flat PATH (or --flat-after), or an HDF5 \
+                 dataset input whose image_key marks flats"
+                    .into(),
+            ));
+        }
         let name = |m: FlatMode| format!("{m:?}").to_lowercase();
         // Every set the mode needs is given. Sets given for another mode are left unused, as
         // in MantidImaging, but darks from the other side only are not taken for none.
@@ -391,13 +433,16 @@ impl OpArgs for BackgroundArgs {
                 )
             }
         };
-        let open = |sets: Vec<&Vec<PathBuf>>| -> Result<Vec<Stack>> {
+        // An HDF5 dataset among them gives its images marked flat (or dark), by the input's
+        // --keys when it is the input's own dataset.
+        let input = input.and_then(|i| Some((i.paths.first()?.as_path(), i.keys)));
+        let open = |sets: Vec<&Vec<PathBuf>>, role| -> Result<Vec<Stack>> {
             sets.into_iter()
                 .filter(|paths| !paths.is_empty())
-                .map(|paths| Stack::open_pooled(paths))
+                .map(|paths| hdf5::open_references(paths, role, input))
                 .collect()
         };
-        let (mut flats, mut darks) = (open(flats)?, open(darks)?);
+        let (mut flats, mut darks) = (open(flats, Role::Flat)?, open(darks, Role::Dark)?);
         // Interpolated: the before set here, the after set as the other end.
         let ends = if mode == FlatMode::Interpolated {
             let flat_after = flats.split_off(1);
@@ -514,7 +559,11 @@ impl BackgroundCorrect {
         };
         let files = |sets: &[Stack]| {
             sets.iter()
-                .flat_map(|s| s.files().map(|p| p.display().to_string()))
+                .flat_map(|s| match s.kind {
+                    // The dataset, not only its file.
+                    crate::stack::StackKind::Hdf5 => vec![s.path.display().to_string()],
+                    _ => s.files().map(|p| p.display().to_string()).collect(),
+                })
                 .collect::<Vec<_>>()
         };
         let mut corrector = Self::from_images(f, d, cutoff);

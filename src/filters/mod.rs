@@ -166,6 +166,20 @@ pub fn reshaped_like(
 pub trait OpArgs {
     /// The step, its state prepared (flats read, parameters checked).
     fn build(&self) -> Result<Box<dyn Op>>;
+
+    /// [`OpArgs::build`] for a command whose input is `input`: what commands call. A step
+    /// that takes images from the input itself (background correction: the flats and darks
+    /// an HDF5 input's image_key marks) overrides it.
+    fn build_for(&self, _input: &Input<'_>) -> Result<Box<dyn Op>> {
+        self.build()
+    }
+}
+
+/// What a step may need to know of the command's input when it is built.
+pub struct Input<'a> {
+    pub paths: &'a [std::path::PathBuf],
+    /// `--keys`, for an HDF5 dataset input.
+    pub keys: &'a crate::stack::hdf5::Keys,
 }
 
 /// Pixels of one image (or a band of one) of a type known only at run time.

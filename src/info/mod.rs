@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde_json::json;
 
 use crate::preview::Histogram;
@@ -11,6 +11,7 @@ use crate::stack::ifd::ByteOrder;
 use crate::stack::list_tiffs;
 use crate::stack::source::{Keep, Source};
 
+mod hdf5;
 mod stats;
 
 /// A summary of one or more files read as one stack.
@@ -109,6 +110,16 @@ const HISTOGRAM_BINS: usize = 256;
 /// statistics too (per page with `--per-page`); with `--histogram`, one page's histogram.
 pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
     let (path, as_json, per_page) = (args.path.as_path(), args.json, args.per_page);
+    if crate::stack::hdf5::is_hdf5_input(path) {
+        if args.histogram {
+            bail!(crate::cli::UsageError(format!(
+                "{}: info --histogram reads TIFF and FITS stacks, not yet HDF5 datasets; \
+                 imfilter preview shows a dataset's page",
+                path.display()
+            )));
+        }
+        return hdf5::print(path, as_json, args.stats, per_page);
+    }
     let i = Info::of(path)?;
     let opened = (args.stats || args.histogram)
         .then(|| crate::stack::Stack::open(path))

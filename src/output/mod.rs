@@ -14,6 +14,7 @@
 //! map is an entry of the process's map table, which Linux limits (`vm.max_map_count`, 65,530
 //! by default), and a directory of tens of thousands of results must not run into it.
 
+pub mod hdf5;
 mod lock;
 pub mod names;
 mod swap;
@@ -57,6 +58,13 @@ pub enum Destination {
     /// One multi-page TIFF written into something that is not a regular file (`-o /dev/null`,
     /// a FIFO): written like standard output, never replaced, no sidecar.
     Stream(PathBuf),
+    /// A new HDF5 file holding the result as `dataset` (`-o out.h5:/data`; see `hdf5`).
+    /// `named` is the path as given, `FILE:/DATASET`.
+    Hdf5 {
+        named: PathBuf,
+        file: PathBuf,
+        dataset: String,
+    },
 }
 
 impl Destination {
@@ -65,6 +73,7 @@ impl Destination {
             Destination::File(p) | Destination::Stream(p) => p,
             Destination::Directory { dir, .. } => dir,
             Destination::Stdout => Path::new("<stdout>"),
+            Destination::Hdf5 { named, .. } => named,
         }
     }
 
@@ -76,6 +85,7 @@ impl Destination {
                 names.iter().map(|n| dir.join(n)).collect()
             }
             Destination::Stdout | Destination::Stream(_) => Vec::new(),
+            Destination::Hdf5 { file, .. } => vec![file.clone()],
         }
     }
 
@@ -89,7 +99,10 @@ impl Destination {
 
     /// Whether the result is a named file or directory with a history sidecar beside it.
     pub fn keeps_history(&self) -> bool {
-        matches!(self, Destination::File(_) | Destination::Directory { .. })
+        matches!(
+            self,
+            Destination::File(_) | Destination::Directory { .. } | Destination::Hdf5 { .. }
+        )
     }
 }
 
@@ -105,6 +118,8 @@ struct OutputFile {
     /// would not allow.
     restore_mode: Option<fs::Permissions>,
     pixels: Pixels,
+    /// An HDF5 output that the library still has to write at `finish` (compressed).
+    hdf5: Option<hdf5::Deferred>,
 }
 
 /// Where an output file's pixels are computed.
@@ -267,6 +282,26 @@ impl PendingOutput {
                     home,
                     &layout,
                     Some(&parent),
+                )?);
+            }
+            Destination::Hdf5 {
+                file: path,
+                dataset,
+                ..
+            } => {
+                let parent = parent_dir(path)?;
+                pending._lock = Some(OutputLock::acquire(path, &parent)?);
+                // The sidecar goes beside the file: out.h5 → out.h5.json.
+                pending.display = path.clone();
+                let (file, home) = OutputFile::temporary(path, &parent, overwrite)?;
+                pending.files.push(hdf5::create(
+                    path,
+                    dataset,
+                    &file,
+                    home,
+                    (format, pages),
+                    options,
+                    &parent,
                 )?);
             }
             Destination::Directory {
@@ -683,6 +718,7 @@ impl OutputFile {
             layout: layout.clone(),
             restore_mode,
             pixels: Pixels::Mapped(map),
+            hdf5: None,
         })
     }
 
@@ -704,6 +740,7 @@ impl OutputFile {
             layout: layout.clone(),
             restore_mode,
             pixels: Pixels::OnDemand { written: false },
+            hdf5: None,
         })
     }
 
@@ -724,6 +761,14 @@ impl OutputFile {
     /// is still mapped write-protects it in the page table and interrupts every other CPU to
     /// flush its TLB, one page at a time (20 % of the samples of a 1,024-file run).
     fn finish(self) -> Result<FinishedFile> {
+        if let (Pixels::Mapped(map), Some(deferred), Home::Temporary(path, _)) =
+            (&self.pixels, &self.hdf5, &self.home)
+        {
+            hdf5::write_deferred(path, deferred, map.bytes())
+                .with_context(|| format!("{}: cannot write", self.final_path.display()))?;
+            // The library wrote the file by its path: that path must still name our file.
+            self.home.reopen(&self.final_path)?;
+        }
         match &self.pixels {
             Pixels::Mapped(map) if layout_compressed(&self.layout) => {
                 self.write_compressed(map.bytes())?

@@ -44,7 +44,14 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
         ));
     }
     let words = run::run_step_words(&args.run)?;
-    let planned = run::planned_steps(&words)?;
+    if crate::stack::hdf5::is_hdf5_input(&job.input) {
+        bail!(UsageError(
+            "job: HDF5 inputs are not sharded yet; convert the projections to TIFF first \
+             (imfilter run … FILE.nxs:/DATASET -o stack.tif) or run them on one machine"
+                .into()
+        ));
+    }
+    let planned = run::planned_steps(&words, &job.step_input())?;
     let mut stack = Stack::open_many(&job.inputs)?;
     if stack.kind == StackKind::Stdin {
         bail!(UsageError(

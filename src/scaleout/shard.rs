@@ -96,7 +96,13 @@ pub fn run(dir: &Path, phase: Option<&str>, shard: usize, cli: &Cli) -> Result<(
 /// The chain as planned, over the input as planned: the same steps, images and formats.
 pub fn rebuild(m: &Manifest) -> Result<(Stack, Chain)> {
     let words: Vec<StepWords> = m.steps.iter().map(StepWords::from).collect();
-    let planned = run::planned_steps(&words)?;
+    // Job inputs are TIFF or FITS (prepare refuses HDF5), so no image keys apply.
+    let keys = crate::stack::hdf5::Keys::default();
+    let input = crate::filters::Input {
+        paths: &m.inputs,
+        keys: &keys,
+    };
+    let planned = run::planned_steps(&words, &input)?;
     let mut stack = Stack::open_many(&m.inputs)?;
     if let Some(pages) = &m.pages {
         let slice =

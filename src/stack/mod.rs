@@ -4,6 +4,7 @@
 pub mod decode;
 pub mod encode;
 pub mod fits;
+pub mod hdf5;
 pub mod ifd;
 pub mod lzw;
 pub mod mapped;
@@ -52,6 +53,8 @@ pub enum StackKind {
     Stdin,
     /// Several paths given one by one (a shell glob): one stack, in the order given.
     Files,
+    /// One dataset of an HDF5 (NeXus) file: `path` is `FILE:/DATASET`.
+    Hdf5,
 }
 
 /// How a page is stored: its TIFF compression code, and tiles or strips.
@@ -86,11 +89,16 @@ pub struct Stack {
     pub format: PageFormat,
     sources: Vec<Source>,
     pages: Vec<PageRef>,
+    /// For an HDF5 dataset with an image_key: how many projections, flats and darks it marks.
+    pub keys: Option<hdf5::KeyCounts>,
 }
 
 impl Stack {
     /// Opens a multi-page TIFF file or a directory of TIFF files (natural order).
     pub fn open(path: &Path) -> Result<Stack> {
+        if hdf5::is_hdf5_input(path) {
+            return hdf5::open(path, &hdf5::Keys::Auto, hdf5::Role::Projection);
+        }
         if path == Path::new(source::STDIN) {
             let stdin = Source::open(path, Keep::Mapped)?;
             return Stack::from_sources(path, StackKind::Stdin, vec![stdin]);
@@ -219,6 +227,7 @@ impl Stack {
             format,
             sources,
             pages,
+            keys: None,
         })
     }
 
@@ -312,6 +321,12 @@ impl Stack {
                 .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
             return Ok(Page::Borrowed(scratch));
         }
+        if let Some(decoder) = &source.decoder {
+            decoder
+                .decode(&bytes, at.page, dst)
+                .map_err(|why| anyhow!("{}: {why}", source.path.display()))?;
+            return Ok(Page::Borrowed(scratch));
+        }
         if raw.compression != 1 || raw.tile.is_some() {
             decode::decode_page(&bytes, source.byte_order, raw, dst)
                 .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
@@ -330,8 +345,9 @@ impl Stack {
     }
 
     /// The memory a worker holds to read one page: nothing for pages read in place from a
-    /// map; a page for pages decoded or copied; two for LZW, Deflate, LZMA and ZSTD, which are decoded
-    /// into a buffer of their own first (see `decode`).
+    /// map; a page for pages decoded or copied; two for LZW, Deflate, LZMA and ZSTD, which are
+    /// decoded into a buffer of their own first (see `decode`), and for pages the HDF5 library
+    /// reads.
     pub fn read_buffer_bytes(&self) -> u64 {
         let page = (self.format.pixels() * self.format.dtype.bytes()) as u64;
         let copies = |raw: &RawPage, order: ByteOrder| match raw.compression {
@@ -349,7 +365,11 @@ impl Stack {
             .iter()
             .map(|at| {
                 let source = &self.sources[at.source];
-                copies(&source.pages[at.page], source.byte_order)
+                match source.decoder {
+                    // The HDF5 library reads into an array of its own, then copied.
+                    Some(_) => 2,
+                    None => copies(&source.pages[at.page], source.byte_order),
+                }
             })
             .max()
             .unwrap_or(0);

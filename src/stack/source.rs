@@ -155,6 +155,16 @@ pub struct Source {
     pub pages: Vec<RawPage>,
     /// A FITS file (`stack::fits`), not a TIFF.
     pub fits: bool,
+    /// Decodes the pages of a file that is not a TIFF and whose pages are not plain runs of
+    /// its bytes (chunked HDF5 datasets); `None` for TIFF files.
+    pub decoder: Option<Box<dyn PageDecoder>>,
+}
+
+/// Decodes page `page` of a source, whose mapped bytes are `bytes`, into `dst` (exactly its
+/// pixel bytes, native byte order). An error is a sentence naming what is wrong (the caller
+/// adds the file).
+pub trait PageDecoder: Send + Sync {
+    fn decode(&self, bytes: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String>;
 }
 
 impl Source {
@@ -285,6 +295,7 @@ impl Source {
                 history: None,
                 pages,
                 fits: true,
+                decoder: None,
                 id: (meta.dev(), meta.ino()),
                 modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
                 map: (keep == Keep::Mapped).then_some(map),
@@ -351,6 +362,41 @@ impl Source {
             id: (meta.dev(), meta.ino()),
             modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
             map: (keep == Keep::Mapped).then_some(map),
+            decoder: None,
+        })
+    }
+
+    /// A file of another format (HDF5) whose pages that format's reader found: `pages` that
+    /// are plain runs of the file's bytes are read like uncompressed TIFF pages (in place from
+    /// the kept map when aligned and in native order); others (no chunks) through `decoder`.
+    /// Mapped, and checked unchanged at commit, like a TIFF file.
+    pub(crate) fn described(
+        path: &Path,
+        byte_order: ByteOrder,
+        pages: Vec<RawPage>,
+        history: Option<String>,
+        decoder: Option<Box<dyn PageDecoder>>,
+    ) -> Result<Source> {
+        let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("{}: cannot read its size", path.display()))?;
+        let map = ReadMap::open(&file, path)
+            .with_context(|| format!("{}: cannot map the file", path.display()))?;
+        Ok(Source {
+            path: path.to_path_buf(),
+            map: Some(map),
+            id: (meta.dev(), meta.ino()),
+            modified: Some((meta.mtime(), meta.mtime_nsec())),
+            byte_order,
+            bigtiff: false,
+            file_len: meta.len(),
+            description: None,
+            resolution: Vec::new(),
+            history,
+            pages,
+            fits: false,
+            decoder,
         })
     }
 }

@@ -8,6 +8,7 @@ mod errors;
 mod everyday;
 mod first_day;
 mod fits;
+mod hdf5;
 mod hostile;
 mod job;
 mod mask_nan;

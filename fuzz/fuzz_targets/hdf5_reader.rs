@@ -1,0 +1,63 @@
+//! The HDF5 read path on arbitrary bytes: the HDF5 library opening the file, imfilter's checks
+//! of the dataset (shape, type, layout, image_key), and every page read: mapped in place,
+//! inflated by imfilter from one-image gzip chunks, or decoded by the library.
+//!
+//! Any panic or huge allocation in imfilter's code is a bug: bad input must be an `Err`. The
+//! HDF5 C library itself is not memory-safe against hostile files (it has had CVEs for crafted
+//! files); a crash inside it is reported upstream, and docs/hdf5.md says what was found.
+
+#![no_main]
+
+use imfilter::stack::hdf5::{DatasetPath, Keys, Role, open_spec};
+use imfilter::with_pixel_type;
+use libfuzzer_sys::fuzz_target;
+
+#[path = "common.rs"]
+mod common;
+
+/// The dataset paths the seeds use (fixtures/hdf5).
+const DATASETS: [&str; 9] = [
+    "/contiguous",
+    "/big_endian",
+    "/chunked",
+    "/gzip",
+    "/frames",
+    "/frames_be",
+    "/scaled/f64",
+    "/entry/data/data",
+    "/data",
+];
+
+const MAX_PAGES: usize = 8;
+const MAX_PAGE_BYTES: usize = 64 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    let file = common::as_file(data);
+    for dataset in DATASETS {
+        let spec = DatasetPath {
+            file: file.clone(),
+            dataset: dataset.to_string(),
+        };
+        for role in [Role::Projection, Role::Flat] {
+            let Ok(stack) = open_spec(&spec, &Keys::Auto, role) else {
+                continue;
+            };
+            let format = stack.format;
+            let page_bytes = format
+                .width
+                .checked_mul(format.height)
+                .and_then(|n| n.checked_mul(format.dtype.bytes()));
+            if page_bytes.is_none_or(|n| n > MAX_PAGE_BYTES) {
+                continue;
+            }
+            with_pixel_type!(format.dtype, T => {
+                let mut scratch: Vec<T> = Vec::new();
+                for index in 0..stack.len().min(MAX_PAGES) {
+                    if let Ok(pixels) = stack.page::<T>(index, &mut scratch) {
+                        assert_eq!(pixels.len(), format.width * format.height);
+                    }
+                }
+            });
+        }
+    }
+});
