@@ -278,13 +278,35 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             // Measured: without it the readahead around each fault zeroed large folios, up
             // to two thirds of a shard's time (docs/benchmarks.md, section 11). Advice only.
             let _ = map.advise_no_readahead();
+            // Synced shards go in batches, each batch's pages sent on to the disk as soon as
+            // they are whole: one shard's pages stay under the kernel's own write-back
+            // threshold, so otherwise nothing is written until the final fsync, and shards
+            // run one after another wait for the disk in turn instead of while computing
+            // (docs/benchmarks.md, section 11). Writing back a page still being stored to
+            // would make the store wait, so only finished batches go.
+            let batch = if m.sync {
+                4 * rayon::current_num_threads()
+            } else {
+                b - a
+            };
             with_pixel_type!(format.dtype, O => {
-                let pages = map
-                    .pages_mut::<O>(format.pixels())
-                    .into_iter()
-                    .map(OutputPage::slice)
-                    .collect();
-                engine::run_chain_pages(&stack, &chain, a, pages, &progress)
+                let mut pages = map.pages_mut::<O>(format.pixels()).into_iter();
+                let mut first = a;
+                while first < b {
+                    let n = batch.min(b - first);
+                    let some = pages.by_ref().take(n).map(OutputPage::slice).collect();
+                    engine::run_chain_pages(&stack, &chain, first, some, &progress)?;
+                    if m.sync {
+                        // Advice only: on an error the final fsync writes it all.
+                        let _ = crate::stack::mapped::start_writeback(
+                            &file,
+                            offset + first as u64 * page_bytes,
+                            n as u64 * page_bytes,
+                        );
+                    }
+                    first += n;
+                }
+                Ok::<(), anyhow::Error>(())
             })?;
             done.crc32 = Some(crc32fast::hash(map.bytes()));
             done.bytes = map.bytes().len() as u64;

@@ -128,6 +128,26 @@ impl WriteMap {
     }
 }
 
+/// Starts writing to disk the dirty pages of `file` in `offset..offset + len`, without waiting
+/// for them (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a later `fsync` then waits only for
+/// what was written since. Pages written through a shared map are dirty in the page cache
+/// from their first store, so this reaches them too.
+pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let offset =
+        libc::off64_t::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+    let len = libc::off64_t::try_from(len).map_err(|_| io::Error::other("length too large"))?;
+    // SAFETY: sync_file_range only uses the descriptor number, which `file` keeps open, and
+    // reads no memory of ours.
+    let done = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Reserves a file's blocks up to `len` bytes (invariant 2), so a full disk or a file-size
 /// limit is an error before any pixel is computed, never a SIGBUS while writing through a map.
 pub fn preallocate(file: &File, len: u64) -> io::Result<()> {

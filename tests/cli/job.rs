@@ -622,3 +622,31 @@ fn a_slurm_array_task_killed_mid_way_is_refused_then_rerun_and_committed() {
     );
     assert_same_result(&s, "job.tif", "local.tif");
 }
+
+#[test]
+fn a_synced_shard_larger_than_one_write_back_batch_equals_a_local_run() {
+    // With -j 1 a synced shard sends its pages to the disk 4 images at a time: one shard of
+    // the 12-image sample goes in three batches, each starting where the last ended.
+    let s = Scratch::new();
+    local_run(&s, &CHAIN, "sample/stack.tif", "local.tif");
+    let job = prepare(&s, 1, &CHAIN, "sample/stack.tif", "job.tif");
+    let out = s
+        .imfilter()
+        .args(["-q", "-j", "1", "job", "run"])
+        .arg(&job)
+        .args(["--shard", "0"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = commit(&s, &job);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_result(&s, "job.tif", "local.tif");
+}
