@@ -98,6 +98,42 @@ pub fn planned_steps(steps: &[StepWords], input: &crate::filters::Input) -> Resu
     Ok(planned)
 }
 
+/// The history entry of each step of `chain` run with `arguments` on `job`'s `stack` (named
+/// `input`) into `output`: what `run` writes, and what `job prepare` writes so that a committed
+/// job equals a local run byte for byte.
+pub fn history_entries(
+    chain: &Chain,
+    arguments: &[Vec<String>],
+    job: &Job,
+    stack: &Stack,
+    input: &Path,
+    output: &Path,
+) -> Vec<serde_json::Value> {
+    chain
+        .steps()
+        .iter()
+        .zip(arguments)
+        .map(|(step, arguments)| {
+            let mut entry =
+                history::entry(step.name(), step.parameters(), arguments, input, output);
+            // Which images of which files: what a later run needs to do the same.
+            if job.inputs.len() > 1 {
+                entry["inputs"] = job.inputs.iter().map(|p| p.display().to_string()).collect();
+            }
+            if let Some(pages) = &job.pages {
+                entry["pages"] = pages.to_string().into();
+            }
+            if let Some(keys) = &stack.keys {
+                entry["image_key"] = keys.to_json();
+            }
+            if job.keys != crate::stack::hdf5::Keys::Auto {
+                entry["keys"] = job.keys.to_string().into();
+            }
+            entry
+        })
+        .collect()
+}
+
 /// A step to run, with the arguments it was given (recorded for `run --replay`).
 pub struct Planned {
     pub op: Box<dyn Op>,
@@ -189,34 +225,14 @@ fn execute_part(
     // The history: written into the result (so it flows through pipes and copies) and, for a
     // named result, beside it as NAME.json.
     let history = provenance.as_ref().map(|provenance| {
-        let runs = chain
-            .steps()
-            .iter()
-            .zip(&arguments)
-            .map(|(step, arguments)| {
-                let mut entry = history::entry(
-                    step.name(),
-                    step.parameters(),
-                    arguments,
-                    &provenance.input,
-                    destination.display_path(),
-                );
-                // Which images of which files: what a later run needs to do the same.
-                if job.inputs.len() > 1 {
-                    entry["inputs"] = job.inputs.iter().map(|p| p.display().to_string()).collect();
-                }
-                if let Some(pages) = &job.pages {
-                    entry["pages"] = pages.to_string().into();
-                }
-                if let Some(keys) = &stack.keys {
-                    entry["image_key"] = keys.to_json();
-                }
-                if job.keys != crate::stack::hdf5::Keys::Auto {
-                    entry["keys"] = job.keys.to_string().into();
-                }
-                entry
-            })
-            .collect::<Vec<_>>();
+        let runs = history_entries(
+            &chain,
+            &arguments,
+            job,
+            &stack,
+            &provenance.input,
+            destination.display_path(),
+        );
         let runs = provenance.earlier.iter().cloned().chain(runs).collect();
         history::extended(&provenance.input, provenance.embedded.as_deref(), runs)
     });

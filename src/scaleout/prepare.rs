@@ -104,27 +104,14 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
 
     // The history exactly as `run` writes it, so the committed file equals a local run's.
     let provenance = job.input.clone();
-    let runs = chain
-        .steps()
-        .iter()
-        .zip(&arguments)
-        .map(|(step, arguments)| {
-            let mut entry = history::entry(
-                step.name(),
-                step.parameters(),
-                arguments,
-                &provenance,
-                destination.display_path(),
-            );
-            if job.inputs.len() > 1 {
-                entry["inputs"] = job.inputs.iter().map(|p| p.display().to_string()).collect();
-            }
-            if let Some(pages) = &job.pages {
-                entry["pages"] = pages.to_string().into();
-            }
-            entry
-        })
-        .collect();
+    let runs = run::history_entries(
+        &chain,
+        &arguments,
+        &job,
+        &stack,
+        &provenance,
+        destination.display_path(),
+    );
     let history = history::extended(&provenance, stack.embedded_history(), runs);
     let options = WriteOptions {
         software: run::software(),
