@@ -19,7 +19,7 @@ Examples:
   imfilter run --step 'background-correct --flat F/' --step 'median --size 3' Tomo/ -o out.tif
   imfilter info corrected.tif";
 
-/// Batch filters for stacks of TIFF projections (neutron and X-ray imaging).
+/// Batch filters for stacks of projections (neutron and X-ray imaging): TIFF, FITS, HDF5/NeXus.
 #[derive(Debug, Parser)]
 #[command(name = "imfilter", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
@@ -332,8 +332,8 @@ macro_rules! operations {
             #[command(after_help = RUN_EXAMPLES)]
             Run(RunArgs),
 
-            /// Describe a TIFF file or directory (pages, shape, type, layout), or an HDF5 file's
-            /// 3-D datasets
+            /// Describe a TIFF or FITS file or directory (pages, shape, type, layout), or an HDF5
+            /// file's 3-D datasets
             Info(InfoArgs),
 
             /// Write one page as a PNG to look at, contrast stretched from its 1st to its 99th
