@@ -184,9 +184,12 @@ pub fn write_png(picture: &Picture, path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Created with the mode the umask gives a new file (tempfile's own default is 0600), as
+    // every other output imfilter writes.
     let mut file = tempfile::Builder::new()
         .prefix(".imfilter-preview-")
         .suffix(".png")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .with_context(|| format!("{}: cannot create a file beside it", path.display()))?;
     let width = u32::try_from(picture.width).context("picture too wide for PNG")?;

@@ -291,6 +291,29 @@ fn preview_compare_puts_both_stretched_pages_side_by_side() {
 }
 
 #[test]
+fn a_preview_gets_the_same_permissions_as_a_tiff_result() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    s.copy_fixture("sample/stack.tif", "in.tif");
+    s.imfilter()
+        .args(["preview", "in.tif", "-o", "p.png"])
+        .assert()
+        .success();
+    s.imfilter()
+        .args(["median", "--size", "3", "in.tif", "-o", "out.tif"])
+        .assert()
+        .success();
+    let mode = |name: &str| {
+        std::fs::metadata(s.path(name))
+            .expect("written")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("p.png"), mode("out.tif"));
+}
+
+#[test]
 fn preview_refuses_a_missing_page_an_existing_png_and_other_extensions() {
     let s = Scratch::new();
     s.copy_fixture("sample/stack.tif", "in.tif");
