@@ -48,12 +48,7 @@ pub fn run(args: &crate::cli::PreviewArgs, silent: bool) -> Result<()> {
             output.display()
         )));
     }
-    if !args.force && output.exists() {
-        bail!(
-            "{}: already exists; give --force to replace it",
-            output.display()
-        );
-    }
+    crate::output::refuse_existing(&output, args.force)?;
     let stack = Stack::open(&args.path)?;
     let other = args.compare.as_deref().map(Stack::open).transpose()?;
     let picture = render(&stack, args.page, other.as_ref())?;
@@ -96,10 +91,10 @@ pub fn page_values(stack: &Stack, index: usize) -> Result<Vec<f64>> {
     })
 }
 
-/// The `q`-th percentile (0–100) of `values`' finite values, interpolated linearly between
-/// the nearest ranks as numpy's default does; `None` when no value is finite.
-pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
-    let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+/// The `q`-th percentile (0–100) of `finite` (finite values, reordered in place, so several
+/// percentiles share one copy), interpolated linearly between the nearest ranks as numpy's
+/// default does; `None` when there are none.
+pub fn percentile(finite: &mut [f64], q: f64) -> Option<f64> {
     if finite.is_empty() {
         return None;
     }
@@ -118,8 +113,9 @@ pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
 
 /// `values` (`width` × `height`) stretched from their 1st to their 99th percentile.
 pub fn stretched(values: &[f64], width: usize, height: usize) -> Picture {
-    let low = percentile(values, LOW_PERCENTILE).unwrap_or(0.0);
-    let high = percentile(values, HIGH_PERCENTILE).unwrap_or(0.0);
+    let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let low = percentile(&mut finite, LOW_PERCENTILE).unwrap_or(0.0);
+    let high = percentile(&mut finite, HIGH_PERCENTILE).unwrap_or(0.0);
     let pixels = values
         .iter()
         .map(|&v| {
@@ -180,18 +176,8 @@ pub fn render(stack: &Stack, index: usize, compare: Option<&Stack>) -> Result<Pi
 /// Writes `picture` as an 8-bit grayscale PNG at `path`, through a temporary file beside it
 /// renamed into place: an interrupted write never leaves a partial PNG under the name.
 pub fn write_png(picture: &Picture, path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    // Created with the mode the umask gives a new file (tempfile's own default is 0600), as
-    // every other output imfilter writes.
-    let mut file = tempfile::Builder::new()
-        .prefix(".imfilter-preview-")
-        .suffix(".png")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a file beside it", path.display()))?;
+    let dir = crate::output::parent_dir(path)?;
+    let mut file = crate::output::temp_file_in(&dir, path)?;
     let width = u32::try_from(picture.width).context("picture too wide for PNG")?;
     let height = u32::try_from(picture.height).context("picture too tall for PNG")?;
     {
@@ -216,6 +202,7 @@ pub fn write_png(picture: &Picture, path: &Path) -> Result<()> {
     file.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("{}: cannot write", path.display()))?;
+    crate::output::sync_dir(&dir);
     Ok(())
 }
 
@@ -288,10 +275,10 @@ mod tests {
     #[test]
     fn percentiles_interpolate_between_ranks_as_numpy_does() {
         // np.percentile([1, 2, 3, 4], [1, 99]) == [1.03, 3.97]
-        let v = [4.0, 1.0, 3.0, 2.0, f64::NAN];
-        assert!((percentile(&v, 1.0).expect("finite") - 1.03).abs() < 1e-12);
-        assert!((percentile(&v, 99.0).expect("finite") - 3.97).abs() < 1e-12);
-        assert_eq!(percentile(&[f64::NAN], 50.0), None);
+        let mut v = [4.0, 1.0, 3.0, 2.0];
+        assert!((percentile(&mut v, 1.0).expect("finite") - 1.03).abs() < 1e-12);
+        assert!((percentile(&mut v, 99.0).expect("finite") - 3.97).abs() < 1e-12);
+        assert_eq!(percentile(&mut [], 50.0), None);
     }
 
     #[test]

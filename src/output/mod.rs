@@ -983,7 +983,9 @@ fn layout_compressed(layout: &Layout) -> bool {
     layout.options.compression != Compression::None
 }
 
-fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
+/// Refuses to replace anything at `path` (a file, a directory, a dangling link) unless
+/// `overwrite` (`--force`).
+pub(crate) fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
     if !overwrite && fs::symlink_metadata(path).is_ok() {
         bail!(
             "{}: already exists; use --force to overwrite it",
@@ -994,7 +996,7 @@ fn refuse_existing(path: &Path, overwrite: bool) -> Result<()> {
 }
 
 /// The directory a path lives in, which must exist.
-fn parent_dir(path: &Path) -> Result<PathBuf> {
+pub(crate) fn parent_dir(path: &Path) -> Result<PathBuf> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -1009,7 +1011,9 @@ fn parent_dir(path: &Path) -> Result<PathBuf> {
     Ok(parent)
 }
 
-fn temp_file_in(dir: &Path, final_path: &Path) -> Result<NamedTempFile> {
+/// A new temporary file in `dir` for the result at `final_path` (`.NAME.imfilter-XXXXXX`,
+/// with the mode the umask gives a new file).
+pub(crate) fn temp_file_in(dir: &Path, final_path: &Path) -> Result<NamedTempFile> {
     tempfile::Builder::new()
         .prefix(&temp_prefix(final_path))
         .permissions(fs::Permissions::from_mode(0o666))

@@ -95,12 +95,7 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
         .chain(references)
         .collect();
     job::refuse_input_as_output(&destination, inputs.iter().map(PathBuf::as_path), false)?;
-    if !overwrite && fs::symlink_metadata(output).is_ok() {
-        bail!(
-            "{}: already exists; use --force to overwrite it",
-            output.display()
-        );
-    }
+    crate::output::refuse_existing(output, overwrite)?;
 
     // The history exactly as `run` writes it, so the committed file equals a local run's.
     let provenance = job.input.clone();

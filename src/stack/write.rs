@@ -67,7 +67,9 @@ impl Compression {
     /// The most `n` bytes can compress to. LZW (TIFF's, 8-bit symbols): at worst one code per
     /// input byte, codes of at most 12 bits, plus a clear code each time the 4094-entry table
     /// fills, a leading clear and the end code. Deflate: stored blocks, 5 bytes per 64 KiB and
-    /// the 6-byte zlib wrapper, taken from zlib's own `compressBound`. ZSTD: `ZSTD_compressBound`.
+    /// the 6-byte zlib wrapper, taken from zlib's own `compressBound`; libdeflate, which writes
+    /// it, falls back to stored blocks of up to 64 KiB for any block they make smaller, so
+    /// zlib's bound holds for it too. ZSTD: `ZSTD_compressBound`.
     /// PackBits: one header byte per 128 literal bytes of each row of `row_bytes`.
     fn worst_case(self, n: u64, row_bytes: u64) -> u64 {
         match self {
@@ -87,17 +89,22 @@ impl Compression {
 
     /// `bytes`, whole rows of `row_bytes`, compressed.
     fn compress(self, bytes: &[u8], row_bytes: usize) -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(bytes.len() / 2);
-        match self {
-            Compression::None => out.extend_from_slice(bytes),
-            Compression::Lzw => super::lzw::encode(bytes, &mut out),
-            Compression::Deflate => out = deflate(bytes)?,
+        Ok(match self {
+            Compression::None => bytes.to_vec(),
+            Compression::Lzw => {
+                let mut out = Vec::with_capacity(bytes.len() / 2);
+                super::lzw::encode(bytes, &mut out);
+                out
+            }
+            Compression::Deflate => deflate(bytes)?,
             Compression::Packbits => {
                 // TIFF 6.0: "each row is packed separately"; a run never crosses a row.
                 use tiff::encoder::compression::{CompressionAlgorithm, Packbits};
+                let mut out = Vec::with_capacity(bytes.len());
                 for row in bytes.chunks(row_bytes.max(1)) {
                     Packbits.write_to(&mut out, row)?;
                 }
+                out
             }
             Compression::Zstd => {
                 // With the frame checksum, a reader (imfilter's own included) can tell a
@@ -105,10 +112,9 @@ impl Compression {
                 // whatever their bytes are.
                 let mut z = zstd::bulk::Compressor::new(3)?;
                 z.include_checksum(true)?;
-                out = z.compress(bytes)?;
+                z.compress(bytes)?
             }
-        }
-        Ok(out)
+        })
     }
 }
 
