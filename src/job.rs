@@ -126,17 +126,12 @@ impl Job {
                 first
             );
         }
-        let keep = match first.compression {
-            1 => Compression::None,
-            5 => Compression::Lzw,
-            8 | 32946 => Compression::Deflate,
-            50000 => Compression::Zstd,
-            32773 => Compression::Packbits,
-            _ => bail!(
+        let Some(keep) = Compression::from_code(first.compression) else {
+            bail!(
                 "{}: --in-place refused: the input is {} and imfilter cannot write that again;                  write the result to a new file with -o, or choose the result's compression                  with --compress",
                 stack.path.display(),
                 first
-            ),
+            );
         };
         Ok(keep)
     }

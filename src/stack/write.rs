@@ -64,6 +64,16 @@ impl Compression {
         }
     }
 
+    /// The compression a TIFF Compression tag value names, if imfilter writes it (Deflate's
+    /// old code 32946 included).
+    pub fn from_code(code: u16) -> Option<Compression> {
+        let code = if code == 32946 { 8 } else { code };
+        <Compression as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
+            .find(|c| c.code() == code)
+    }
+
     /// The most `n` bytes can compress to. LZW (TIFF's, 8-bit symbols): at worst one code per
     /// input byte, codes of at most 12 bits, plus a clear code each time the 4094-entry table
     /// fills, a leading clear and the end code. Deflate: stored blocks, 5 bytes per 64 KiB and
