@@ -22,7 +22,7 @@ use crate::with_pixel_type;
 /// Carries every image of `input` through `chain`'s image pass (every step, or up to its
 /// first sinogram step: see [`run_sinograms`]) into the pages of `output`, in parallel on
 /// the current rayon pool. A chain whose steps are all pointwise goes band by band (see
-/// [`run_pointwise_with`]); any other, image by image, each worker ping-ponging between two
+/// `pointwise_from`); any other, image by image, each worker ping-ponging between two
 /// buffers of its own and writing the last step straight into its output page.
 pub fn run_chain(
     input: &Stack,
@@ -124,8 +124,10 @@ where
     O: Pixel,
     K: Fn(&[I], &mut [O]) + Sync,
 {
-    run_pages_with(
+    assert_one_output_per_page(input, outputs.len());
+    pages_from(
         input,
+        0,
         outputs,
         || (),
         |(), _, i, o| {
@@ -136,25 +138,8 @@ where
     )
 }
 
-/// As [`run_pages`], with per-worker state `S` made by `init` (scratch buffers); the kernel
-/// is also told the image's index.
-pub fn run_pages_with<I, O, S, K>(
-    input: &Stack,
-    outputs: Vec<OutputPage<'_, O>>,
-    init: impl Fn() -> S + Sync + Send,
-    kernel: K,
-    progress: &Progress,
-) -> Result<()>
-where
-    I: Pixel,
-    O: Pixel,
-    K: Fn(&mut S, usize, &[I], &mut [O]) -> Result<()> + Sync,
-{
-    assert_one_output_per_page(input, outputs.len());
-    pages_from(input, 0, outputs, init, kernel, progress)
-}
-
-/// [`run_pages_with`] for images `first ..` of `input`, one per output page.
+/// As [`run_pages`], for images `first ..` of `input` (one per output page), with per-worker
+/// state `S` made by `init` (scratch buffers); the kernel is also told the image's index.
 fn pages_from<I, O, S, K>(
     input: &Stack,
     first: usize,
@@ -189,23 +174,7 @@ where
 /// read from memory once for the group rather than once per image: that state is as large as
 /// two float32 images and does not stay in cache from one image to the next. `kernel(state,
 /// image index, at, band of input, band of output)` gets the band's first pixel index `at`.
-pub fn run_pointwise_with<I, O, S, K>(
-    input: &Stack,
-    outputs: Vec<OutputPage<'_, O>>,
-    init: impl Fn() -> S + Sync + Send,
-    kernel: K,
-    progress: &Progress,
-) -> Result<()>
-where
-    I: Pixel,
-    O: Pixel,
-    K: Fn(&mut S, usize, usize, &[I], &mut [O]) -> Result<()> + Sync,
-{
-    assert_one_output_per_page(input, outputs.len());
-    pointwise_from(input, 0, outputs, init, kernel, progress)
-}
-
-/// [`run_pointwise_with`] for images `first ..` of `input`, one per output page.
+/// Images `first ..` of `input`, one per output page.
 fn pointwise_from<I, O, S, K>(
     input: &Stack,
     first: usize,

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
@@ -130,10 +130,7 @@ pub fn commit(dir: &Path, check_pages: bool, quiet: bool) -> Result<()> {
     }
 
     let output = m.output.clone();
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = crate::output::parent_dir(&output)?;
     let _lock = OutputLock::acquire(&output, &parent)?;
     let durability = if m.sync {
         Durability::WaitForDisk

@@ -193,10 +193,7 @@ fn make(
     history: serde_json::Value,
 ) -> Result<()> {
     records::create_dir(dir)?;
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = crate::output::parent_dir(output)?;
     let named = || output.display().to_string();
     let temp = tempfile::Builder::new()
         .prefix(&temp_prefix(output))
