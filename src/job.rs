@@ -113,7 +113,8 @@ impl Job {
         };
         if let Some(other) = kinds.find(|k| *k != first) {
             bail!(crate::cli::UsageError(format!(
-                "{}: --in-place: the images are stored differently ({} and {}); say which one                  the result takes with --compress none|lzw|deflate|zstd|packbits",
+                "{}: --in-place: the images are stored differently ({} and {}); say which one \
+                 the result takes with --compress none|lzw|deflate|zstd|packbits",
                 stack.path.display(),
                 first,
                 other
@@ -121,14 +122,17 @@ impl Job {
         }
         if first.tiled {
             bail!(
-                "{}: --in-place refused: the input is tiled ({}) and imfilter writes strips;                  write the result to a new file with -o instead",
+                "{}: --in-place refused: the input is tiled ({}) and imfilter writes strips; \
+                 write the result to a new file with -o instead",
                 stack.path.display(),
                 first
             );
         }
         let Some(keep) = Compression::from_code(first.compression) else {
             bail!(
-                "{}: --in-place refused: the input is {} and imfilter cannot write that again;                  write the result to a new file with -o, or choose the result's compression                  with --compress",
+                "{}: --in-place refused: the input is {} and imfilter cannot write that again; \
+                 write the result to a new file with -o, or choose the result's compression \
+                 with --compress",
                 stack.path.display(),
                 first
             );

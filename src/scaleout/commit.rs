@@ -229,14 +229,7 @@ fn verify(dir: &Path, m: &Manifest, file: &fs::File) -> Result<()> {
                 bail!("{}: {} shard {s} is not done", dir.display(), phase.name);
             };
             let crc = match phase.kind {
-                PhaseKind::Sinograms => {
-                    let row = m.width * 4;
-                    let mut h = crc32fast::Hasher::new();
-                    for page in block.chunks_exact(m.page_bytes as usize) {
-                        h.update(&page[a * row..b * row]);
-                    }
-                    h.finalize()
-                }
+                PhaseKind::Sinograms => m.rows_crc(block, [a, b]).0,
                 _ => {
                     let pb = m.page_bytes as usize;
                     crc32fast::hash(&block[a * pb..b * pb])

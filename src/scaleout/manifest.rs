@@ -156,6 +156,20 @@ impl FileStamp {
 }
 
 impl Manifest {
+    /// The CRC-32 and byte count of rows `a..b` of every page of `block` (the output's pixel
+    /// block): what a sinogram shard wrote. The shard records it; commit checks it.
+    pub fn rows_crc(&self, block: &[u8], [a, b]: [usize; 2]) -> (u32, u64) {
+        let row = (self.page_bytes / self.height as u64) as usize;
+        let mut crc = crc32fast::Hasher::new();
+        let mut bytes = 0;
+        for page in block.chunks_exact(self.page_bytes as usize) {
+            let rows = &page[a * row..b * row];
+            crc.update(rows);
+            bytes += rows.len() as u64;
+        }
+        (crc.finalize(), bytes)
+    }
+
     pub fn phase(&self, name: &str) -> Option<(usize, &Phase)> {
         self.phases.iter().enumerate().find(|(_, p)| p.name == name)
     }

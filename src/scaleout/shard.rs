@@ -345,14 +345,9 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 .map(|page| OutputPage::slice(&mut page[a * width..b * width]))
                 .collect();
             engine::run_sinogram_rows(&chain, &sources, pages, rows, a, &progress)?;
-            let mut crc = crc32fast::Hasher::new();
-            let row_bytes = width * 4;
-            for page in map.bytes().chunks_exact(m.page_bytes as usize) {
-                let mine = &page[a * row_bytes..b * row_bytes];
-                crc.update(mine);
-                done.bytes += mine.len() as u64;
-            }
-            done.crc32 = Some(crc.finalize());
+            let (crc, bytes) = m.rows_crc(map.bytes(), [a, b]);
+            done.crc32 = Some(crc);
+            done.bytes = bytes;
             file
         }
     };

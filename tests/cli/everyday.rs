@@ -163,7 +163,14 @@ fn in_place_on_what_imfilter_cannot_write_again_is_refused_and_the_input_kept() 
         .args(["median", "--size", "3", "in.tif", "--in-place"])
         .assert()
         .failure();
-    crate::support::assert_one_line_error(&out.get_output().stderr, &["in.tif", "tiled", "-o"]);
+    crate::support::assert_one_line_error(
+        &out.get_output().stderr,
+        &[
+            "in.tif",
+            "tiled",
+            "imfilter writes strips; write the result to a new file with -o",
+        ],
+    );
     assert_eq!(std::fs::read(s.path("in.tif")).expect("kept"), before);
 }
 
