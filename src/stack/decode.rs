@@ -32,6 +32,13 @@ pub fn can_decode(compression: u16) -> bool {
     matches!(compression, 1 | 5 | 7 | 8 | 32946 | 32773 | 34925 | 50000)
 }
 
+/// Whether pages of this compression are decoded chunk by chunk into a buffer of their own
+/// first, by imfilter (`inflate_chunks`), rather than by the tiff crate in place: a worker
+/// then holds two copies of the page.
+pub fn decodes_whole_chunks(compression: u16) -> bool {
+    matches!(compression, 5 | 8 | 32946 | 34925 | 50000)
+}
+
 /// Decodes `page` of the file `bytes` into `dst` (exactly the page's pixel bytes).
 pub fn decode_page(
     bytes: &[u8],
@@ -49,7 +56,7 @@ pub fn decode_page(
         ));
     }
     match page.compression {
-        5 | 8 | 32946 | 34925 | 50000 => {
+        code if decodes_whole_chunks(code) => {
             let (inflated, plain) =
                 inflate_chunks(bytes, page).map_err(|why| format!("cannot decode: {why}"))?;
             decode_with_tiff(&inflated, byte_order, &plain, dst)

@@ -272,12 +272,12 @@ impl Stack {
             .unwrap_or_default()
     }
 
-    /// The ImageDescription of the stack's first file.
     /// The history imfilter wrote into the (first) file, as JSON text.
     pub fn embedded_history(&self) -> Option<&str> {
         self.sources.first().and_then(|s| s.history.as_deref())
     }
 
+    /// The ImageDescription of the stack's first file.
     pub fn description(&self) -> Option<&str> {
         self.sources.first().and_then(|s| s.description.as_deref())
     }
@@ -351,7 +351,7 @@ impl Stack {
     pub fn read_buffer_bytes(&self) -> u64 {
         let page = (self.format.pixels() * self.format.dtype.bytes()) as u64;
         let copies = |raw: &RawPage, order: ByteOrder| match raw.compression {
-            5 | 8 | 32946 | 34925 | 50000 => 2,
+            code if decode::decodes_whole_chunks(code) => 2,
             _ if raw.tile.is_some()
                 || order != ByteOrder::native()
                 || raw.contiguous_offset().is_none() =>
