@@ -6,7 +6,7 @@
 //! temporary output beside the final path at its full size (its TIFF directories written) and
 //! a job folder beside it holding the manifest: the input's fingerprint (paths, sizes,
 //! modification times), the steps, the phases and each phase's shards. `job run` does one
-//! shard of one phase: it maps only its own pages (or rows), writes them, syncs them, and only
+//! shard of one phase: it writes only its own pages (or rows), syncs them, and only
 //! then records that it is done, with a checksum of what it wrote. `job commit` checks every
 //! record, verifies the checksums against the file, syncs, writes the history and renames the
 //! result into place.
