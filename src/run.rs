@@ -134,6 +134,18 @@ pub fn history_entries(
         .collect()
 }
 
+/// Whether every file the result was computed from (the stack, each step's flats and darks)
+/// is as it was when it was opened: a result computed from files that changed meanwhile is
+/// not committed.
+pub fn inputs_unchanged(stack: &Stack, chain: &Chain) -> Result<()> {
+    stack.check_unchanged()?;
+    chain
+        .steps()
+        .iter()
+        .flat_map(|s| s.references())
+        .try_for_each(|r| r.check_unchanged())
+}
+
 /// A step to run, with the arguments it was given (recorded for `run --replay`).
 pub struct Planned {
     pub op: Box<dyn Op>,
@@ -295,15 +307,7 @@ fn execute_part(
     }
     interrupt::check()?;
     // A result computed from files that changed meanwhile is not committed.
-    let unchanged = || {
-        stack.check_unchanged()?;
-        chain
-            .steps()
-            .iter()
-            .flat_map(|s| s.references())
-            .try_for_each(|r| r.check_unchanged())
-    };
-    output.commit(job.durability, &unchanged)?;
+    output.commit(job.durability, &|| inputs_unchanged(&stack, &chain))?;
 
     if !job.quiet {
         let seconds = started.elapsed().as_secs_f64();

@@ -258,8 +258,7 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                     .collect(),
             );
             progress.finish();
-            stack.check_unchanged()?;
-            m.check_inputs()?;
+            run::inputs_unchanged(&stack, &chain)?;
             done.time = records::now();
             return Ok(done);
         }
@@ -359,8 +358,9 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             .sync_all()
             .with_context(|| format!("{}: cannot sync to disk", m.output.display()))?;
     }
-    stack.check_unchanged()?;
-    m.check_inputs()?;
+    // Checked against the prepare-time fingerprint when the shard began; now against what
+    // it opened, as a local run checks before its commit.
+    run::inputs_unchanged(&stack, &chain)?;
     done.time = records::now();
     Ok(done)
 }
