@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use crate::stack::Stack;
 use crate::stack::hdf5::{self, Dataset3, DatasetPath, KeyCounts, Keys, Role};
 use crate::stack::ifd::ByteOrder;
 
@@ -113,15 +112,17 @@ fn filter_name(filter: &hdf5_metno::filters::Filter) -> String {
 }
 
 /// Prints `info` for an HDF5 path: `FILE:/DATASET` as a stack, `FILE` as a list of datasets.
-pub fn print(path: &Path, as_json: bool, stats: bool, per_page: bool) -> Result<()> {
+pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
+    let path = args.path.as_path();
     let text = match DatasetPath::parse(path) {
-        Some(spec) => dataset_text(path, &spec, as_json, stats, per_page)?,
-        None if stats => bail!(crate::cli::UsageError(format!(
-            "{}: --stats reads one dataset: name it as FILE:/DATASET (imfilter info {} lists them)",
+        Some(spec) => dataset_text(path, &spec, args.json, &super::Values::of(args)?)?,
+        None if args.stats || args.histogram => bail!(crate::cli::UsageError(format!(
+            "{}: --stats and --histogram read one dataset: name it as FILE:/DATASET (imfilter \
+             info {} lists them)",
             path.display(),
             path.display()
         ))),
-        None => file_text(path, as_json)?,
+        None => file_text(path, args.json)?,
     };
     writeln!(std::io::stdout().lock(), "{text}")?;
     Ok(())
@@ -131,23 +132,13 @@ fn dataset_text(
     path: &Path,
     spec: &DatasetPath,
     as_json: bool,
-    stats: bool,
-    per_page: bool,
+    values: &super::Values,
 ) -> Result<String> {
     let described = Described::of(&Dataset3::open(spec)?)?;
-    let stats = stats
-        .then(|| super::stats::of_stack(&Stack::open(path)?))
-        .transpose()?;
     if as_json {
         let mut value = described.to_json();
         value["path"] = path.display().to_string().into();
-        value["stats"] = stats.as_ref().map(|(whole, _)| whole.to_json()).into();
-        if per_page {
-            value["pages_stats"] = stats
-                .as_ref()
-                .map(|(_, pages)| pages.iter().map(|p| p.to_json()).collect::<Vec<_>>())
-                .into();
-        }
+        values.add_json(&mut value);
         return Ok(value.to_string());
     }
     let [n, h, w] = described.shape;
@@ -166,14 +157,7 @@ fn dataset_text(
              flats and darks)"
         ));
     }
-    if let Some((whole, pages)) = &stats {
-        lines.push(format!("values:      {}", whole.line()));
-        if per_page {
-            for (p, page) in pages.iter().enumerate() {
-                lines.push(format!("  page {p}: {}", page.line()));
-            }
-        }
-    }
+    lines.extend(values.lines());
     Ok(lines.join("\n"))
 }
 

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::json;
 
 use crate::preview::Histogram;
@@ -106,43 +106,111 @@ impl Info {
 /// Bins of `info --histogram`: one per grey level of an 8-bit display.
 const HISTOGRAM_BINS: usize = 256;
 
+/// What `--stats` and `--histogram` found in the values of a stack (of any format).
+struct Values {
+    stats: Option<(stats::Stats, Vec<stats::Stats>)>,
+    per_page: bool,
+    histogram: Option<(usize, Histogram)>,
+}
+
+impl Values {
+    /// Reads the values `args` asks about: nothing, unless `--stats` or `--histogram`.
+    fn of(args: &crate::cli::InfoArgs) -> Result<Values> {
+        let opened = (args.stats || args.histogram)
+            .then(|| crate::stack::Stack::open(&args.path))
+            .transpose()?;
+        let stats = opened
+            .as_ref()
+            .filter(|_| args.stats)
+            .map(stats::of_stack)
+            .transpose()?;
+        let histogram = opened
+            .as_ref()
+            .filter(|_| args.histogram)
+            .map(|stack| -> Result<(usize, Histogram)> {
+                let values = crate::preview::page_values(stack, args.page)?;
+                Ok((
+                    args.page,
+                    crate::preview::histogram(&values, HISTOGRAM_BINS),
+                ))
+            })
+            .transpose()?;
+        Ok(Values {
+            stats,
+            per_page: args.per_page,
+            histogram,
+        })
+    }
+
+    fn add_json(&self, value: &mut serde_json::Value) {
+        value["stats"] = self.stats.as_ref().map(|(whole, _)| whole.to_json()).into();
+        value["pages_stats"] = self
+            .stats
+            .as_ref()
+            .filter(|_| self.per_page)
+            .map(|(_, pages)| pages.iter().map(|p| p.to_json()).collect::<Vec<_>>())
+            .into();
+        value["histogram"] = self
+            .histogram
+            .as_ref()
+            .map(|(page, h)| {
+                json!({
+                    "page": page,
+                    "min": h.min,
+                    "max": h.max,
+                    "bins": h.counts.len(),
+                    "counts": h.counts,
+                    "not_finite": h.not_finite,
+                })
+            })
+            .into();
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some((whole, pages)) = &self.stats {
+            lines.push(format!("values:      {}", whole.line()));
+            if self.per_page {
+                for (p, page) in pages.iter().enumerate() {
+                    lines.push(format!("  page {p}: {}", page.line()));
+                }
+            }
+        }
+        if let Some((page, h)) = &self.histogram {
+            lines.push(format!(
+                "histogram:   page {page}, {} bins from {} to {}{} (bin start: count)",
+                h.counts.len(),
+                h.min,
+                h.max,
+                match h.not_finite {
+                    0 => String::new(),
+                    n => format!(", {n} NaN or infinite values left out"),
+                }
+            ));
+            let width = (h.max - h.min) / h.counts.len() as f64;
+            for (b, count) in h.counts.iter().enumerate() {
+                lines.push(format!("  {}: {count}", h.min + b as f64 * width));
+            }
+        }
+        lines
+    }
+}
+
 /// Prints `info` for `args.path`, as text or as one JSON object; with `--stats`, the values'
 /// statistics too (per page with `--per-page`); with `--histogram`, one page's histogram.
 pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
-    let (path, as_json, per_page) = (args.path.as_path(), args.json, args.per_page);
+    let (path, as_json) = (args.path.as_path(), args.json);
     if crate::stack::hdf5::is_hdf5_input(path) {
-        if args.histogram {
-            bail!(crate::cli::UsageError(format!(
-                "{}: info --histogram reads TIFF and FITS stacks, not yet HDF5 datasets; \
-                 imfilter preview shows a dataset's page",
-                path.display()
-            )));
-        }
-        return hdf5::print(path, as_json, args.stats, per_page);
+        return hdf5::print(args);
     }
     let i = Info::of(path)?;
-    let opened = (args.stats || args.histogram)
-        .then(|| crate::stack::Stack::open(path))
-        .transpose()?;
-    let stats = opened
-        .as_ref()
-        .filter(|_| args.stats)
-        .map(stats::of_stack)
-        .transpose()?;
-    let histogram = opened
-        .as_ref()
-        .filter(|_| args.histogram)
-        .map(|stack| -> Result<Histogram> {
-            let values = crate::preview::page_values(stack, args.page)?;
-            Ok(crate::preview::histogram(&values, HISTOGRAM_BINS))
-        })
-        .transpose()?;
+    let values = Values::of(args)?;
     let dtype = match &i.dtype {
         Ok(d) => d.clone(),
         Err(why) => format!("unsupported ({why})"),
     };
     let text = if as_json {
-        json!({
+        let mut value = json!({
             "path": path.display().to_string(),
             "files": i.files,
             "pages": i.pages,
@@ -159,21 +227,9 @@ pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
             "readable_in_place": i.readable_in_place,
             "bytes": i.bytes,
             "history": i.history,
-            "stats": stats.as_ref().map(|(whole, _)| whole.to_json()),
-            "pages_stats": stats
-                .as_ref()
-                .filter(|_| per_page)
-                .map(|(_, pages)| pages.iter().map(|p| p.to_json()).collect::<Vec<_>>()),
-            "histogram": histogram.as_ref().map(|h| json!({
-                "page": args.page,
-                "min": h.min,
-                "max": h.max,
-                "bins": h.counts.len(),
-                "counts": h.counts,
-                "not_finite": h.not_finite,
-            })),
-        })
-        .to_string()
+        });
+        values.add_json(&mut value);
+        value.to_string()
     } else {
         let mut lines = vec![format!("path:        {}", path.display())];
         if i.files > 1 {
@@ -226,31 +282,7 @@ pub fn print(args: &crate::cli::InfoArgs) -> Result<()> {
                 i.history.join(" -> ")
             ));
         }
-        if let Some(h) = &histogram {
-            lines.push(format!(
-                "histogram:   page {}, {} bins from {} to {}{} (bin start: count)",
-                args.page,
-                h.counts.len(),
-                h.min,
-                h.max,
-                match h.not_finite {
-                    0 => String::new(),
-                    n => format!(", {n} NaN or infinite values left out"),
-                }
-            ));
-            let width = (h.max - h.min) / h.counts.len() as f64;
-            for (b, count) in h.counts.iter().enumerate() {
-                lines.push(format!("  {}: {count}", h.min + b as f64 * width));
-            }
-        }
-        if let Some((whole, pages)) = &stats {
-            lines.push(format!("values:      {}", whole.line()));
-            if per_page {
-                for (p, page) in pages.iter().enumerate() {
-                    lines.push(format!("  page {p}: {}", page.line()));
-                }
-            }
-        }
+        lines.extend(values.lines());
         lines.join("\n")
     };
     writeln!(std::io::stdout().lock(), "{text}")?;

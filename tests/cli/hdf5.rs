@@ -526,3 +526,28 @@ fn bad_hdf5_inputs_are_one_line_naming_file_and_dataset() {
     s.assert_no_temp_files();
     assert!(fixtures().join("hdf5/make_hdf5.py").exists());
 }
+
+#[test]
+fn info_histogram_of_a_dataset_page_equals_its_tiff_twins() {
+    let s = Scratch::new();
+    let histogram = |input: &str| {
+        let out = s
+            .imfilter()
+            .args(["info", "--json", "--histogram", "--page", "2"])
+            .arg(crate::support::fixtures().join(input))
+            .assert()
+            .success();
+        let info: serde_json::Value =
+            serde_json::from_slice(&out.get_output().stdout).expect("JSON");
+        info["histogram"].clone()
+    };
+    let twin = histogram("hdf5/stacks.tif");
+    assert_eq!(twin["bins"], 256);
+    for dataset in ["contiguous", "chunked", "frames"] {
+        assert_eq!(
+            histogram(&format!("hdf5/stacks.h5:/{dataset}")),
+            twin,
+            "{dataset}"
+        );
+    }
+}
