@@ -269,23 +269,29 @@ fn unlzw(stored: &[u8], most: u64, out: &mut Vec<u8>) -> Result<u64, String> {
     Ok(written as u64)
 }
 
+/// Inflates the zlib stream `stored` into `dst` as far as either goes: whether the stream
+/// ended (its Adler-32 is checked there, so a damaged stream is an error, not wrong bytes) and
+/// how many bytes it gave. Not ended means `dst` filled first or `stored` is cut short.
+pub(crate) fn inflate_zlib(stored: &[u8], dst: &mut [u8]) -> Result<(bool, usize), String> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut z = Decompress::new(true);
+    let status = z
+        .decompress(stored, dst, FlushDecompress::Finish)
+        .map_err(|e| e.to_string())?;
+    Ok((status == Status::StreamEnd, z.total_out() as usize))
+}
+
 /// Inflates one zlib stream, to its end: the Adler-32 is checked there.
 fn inflate(stored: &[u8], most: u64, out: &mut Vec<u8>) -> Result<u64, String> {
-    use flate2::{Decompress, FlushDecompress, Status};
     let most = usize::try_from(most).map_err(|_| "chunk is too large")?;
     // One byte of room past the most it may hold tells "too long" from "just fits".
     out.resize(most + 1, 0);
-    let mut z = Decompress::new(true);
-    let status = z
-        .decompress(stored, out, FlushDecompress::Finish)
-        .map_err(|e| format!("corrupt Deflate data ({e})"))?;
-    let got = z.total_out();
-    match status {
-        Status::StreamEnd => Ok(got),
-        _ if got as usize > most => Err(format!(
+    match inflate_zlib(stored, out).map_err(|e| format!("corrupt Deflate data ({e})"))? {
+        (true, got) => Ok(got as u64),
+        (false, got) if got > most => Err(format!(
             "corrupt Deflate data (it decodes to more than {most} bytes)"
         )),
-        _ => Err("corrupt Deflate data (the stream ends early)".into()),
+        (false, _) => Err("corrupt Deflate data (the stream ends early)".into()),
     }
 }
 

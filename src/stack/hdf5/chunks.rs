@@ -11,8 +11,6 @@
 //! Anything else (several images per chunk, chunks split within an image, other filters,
 //! chunks not all written) is left to the library.
 
-use flate2::{Decompress, FlushDecompress, Status};
-
 use super::Dataset3;
 use crate::stack::ifd::ByteOrder;
 use crate::stack::source::PageDecoder;
@@ -160,14 +158,11 @@ fn copy_exact(stored: &[u8], dst: &mut [u8]) -> Result<(), String> {
 /// Inflates the zlib stream `stored` into `dst`, which it must fill exactly, its checksum
 /// (Adler-32) checked.
 fn inflate_into(stored: &[u8], dst: &mut [u8]) -> Result<(), String> {
-    let mut z = Decompress::new(true);
-    let status = z
-        .decompress(stored, dst, FlushDecompress::Finish)
+    let ended = crate::stack::decode::inflate_zlib(stored, dst)
         .map_err(|e| format!("corrupt gzip chunk ({e})"))?;
-    let filled = z.total_out() as usize;
-    match status {
-        Status::StreamEnd if filled == dst.len() => Ok(()),
-        Status::StreamEnd => Err(format!(
+    match ended {
+        (true, filled) if filled == dst.len() => Ok(()),
+        (true, filled) => Err(format!(
             "its gzip chunk holds {filled} bytes, the image {}",
             dst.len()
         )),
