@@ -34,19 +34,21 @@ pub fn run_chain(
     with_pixel_type!(to.dtype, O => {
         let pages = output.pages_mut::<O>(to.pixels());
         assert_one_output_per_page(input, pages.len());
-        run_chain_pages(input, chain, 0, pages, progress)
+        run_chain_pages(input, chain, 0, pages, progress, &|_, _| ())
     })
 }
 
 /// [`run_chain`] for images `first .. first + pages.len()` of `input` only, into `pages`
 /// (one shard of a job, `scaleout`). Each image keeps its index in the whole stack, which a
-/// step may depend on (flats interpolated along the scan).
+/// step may depend on (flats interpolated along the scan). `written(index, page)` sees each
+/// finished page on its worker while the page is still in cache (a shard's checksums).
 pub fn run_chain_pages<O: Pixel>(
     input: &Stack,
     chain: &Chain,
     first: usize,
     pages: Vec<OutputPage<'_, O>>,
     progress: &Progress,
+    written: &(dyn Fn(usize, &[O]) + Sync),
 ) -> Result<()> {
     assert!(
         first + pages.len() <= input.len() && O::DTYPE == chain.image_pass_format().dtype,
@@ -58,7 +60,15 @@ pub fn run_chain_pages<O: Pixel>(
                 chain.apply(index, at, Pixels::new(from, i), PixelsMut::new(to, o), buffers)
             };
             if chain.pointwise() {
-                pointwise_from::<I, O, _, _>(input, first, pages, Default::default, carry, progress)
+                pointwise_from::<I, O, _, _>(
+                    input,
+                    first,
+                    pages,
+                    Default::default,
+                    carry,
+                    progress,
+                    written,
+                )
             } else {
                 pages_from::<I, O, _, _>(
                     input,
@@ -67,6 +77,7 @@ pub fn run_chain_pages<O: Pixel>(
                     Default::default,
                     |buffers, index, i, o| carry(buffers, index, 0, i, o),
                     progress,
+                    written,
                 )
             }
     })
@@ -135,6 +146,7 @@ where
             Ok(())
         },
         progress,
+        &|_, _| (),
     )
 }
 
@@ -147,6 +159,7 @@ fn pages_from<I, O, S, K>(
     init: impl Fn() -> S + Sync + Send,
     kernel: K,
     progress: &Progress,
+    written: &(dyn Fn(usize, &[O]) + Sync),
 ) -> Result<()>
 where
     I: Pixel,
@@ -161,6 +174,7 @@ where
             let page = input.page::<I>(index, scratch)?;
             let mut out = out.open()?;
             kernel(state, index, &page, &mut out)?;
+            written(index, &out);
             out.close()?;
             progress.tick();
             Ok(())
@@ -182,6 +196,7 @@ fn pointwise_from<I, O, S, K>(
     init: impl Fn() -> S + Sync + Send,
     kernel: K,
     progress: &Progress,
+    written: &(dyn Fn(usize, &[O]) + Sync),
 ) -> Result<()>
 where
     I: Pixel,
@@ -224,7 +239,8 @@ where
                         kernel(state, index, at, &page[at..end], &mut out[at..end])?;
                     }
                 }
-                for out in outs {
+                for (out, index) in outs.into_iter().zip(indices) {
+                    written(index, &out);
                     out.close()?;
                     progress.tick();
                 }

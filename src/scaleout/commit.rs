@@ -1,8 +1,15 @@
 //! `job status` and `job commit`. A result is committed only when every shard of every phase
-//! has its done record and the bytes the last writing phase recorded are still the file's
-//! (their CRC-32): a shard killed, never run, run for another job, or whose pages another
-//! writer overwrote since (a rerun earlier phase, a shared file system that lost a write) is
-//! named and nothing moves.
+//! has its done record and the bytes each writing phase recorded are still the file's (their
+//! CRC-32s): a shard killed, never run, run for another job, or whose pages another writer
+//! overwrote since (a rerun earlier phase, a shared file system that lost a write) is named
+//! and nothing moves.
+//!
+//! What is read back by default is where a coherent file system can still lose bytes that a
+//! shard synced: the pages it shares with another writer, at the ends of its range (see
+//! [`Verify`]). Reading everything back on the commit's one node costs, for a large result,
+//! more than the whole job on many nodes (docs/scale-out.md), so that is asked for with
+//! `--verify all`, and is what happens anyway where a shard's record says nothing of the
+//! disk (`--no-sync`) or where shards share every page (sinogram phases).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -11,8 +18,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
-use super::manifest::{Manifest, PhaseKind};
-use super::records::{self, State};
+use super::manifest::{Manifest, Phase, PhaseKind};
+use super::records::{self, Done, State};
 use super::shard;
 use crate::history;
 use crate::output::{self, Durability, OutputLock};
@@ -90,8 +97,21 @@ pub fn status(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How much of the result `job commit` reads back and checks against the shards' records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verify {
+    /// The images within a megabyte of a shard's first or last byte, where two writers share
+    /// file system pages; every image when the shards did not sync before recording
+    /// (--no-sync), and every row of a sinogram phase, whose shards share every page
+    Seams,
+    /// Every byte the shards wrote
+    All,
+    /// Nothing: trust the shards' records
+    None,
+}
+
 /// Commits the job's result: see the module's comment.
-pub fn commit(dir: &Path, check_pages: bool, quiet: bool) -> Result<()> {
+pub fn commit(dir: &Path, verify: Verify, quiet: bool) -> Result<()> {
     let (dir, m) = shard::open_job(dir)?;
     if dir.join(COMMITTED).exists() {
         bail!(
@@ -101,10 +121,15 @@ pub fn commit(dir: &Path, check_pages: bool, quiet: bool) -> Result<()> {
         );
     }
     let mut missing = Vec::new();
+    let mut finished = Vec::with_capacity(m.phases.len());
     for (p, phase) in m.phases.iter().enumerate() {
+        let mut done = Vec::with_capacity(phase.shards.len());
         for s in 0..phase.shards.len() {
             let why = match records::state(&dir, &m, p, s) {
-                State::Done(_) => continue,
+                State::Done(d) => {
+                    done.push(d);
+                    continue;
+                }
                 State::NotStarted => "not started".to_string(),
                 State::Started(_) => "started, not done (running, or killed)".to_string(),
                 State::Failed(f) => format!("failed: {}", f.error),
@@ -112,6 +137,7 @@ pub fn commit(dir: &Path, check_pages: bool, quiet: bool) -> Result<()> {
             };
             missing.push(format!("{} shard {s} ({why})", phase.name));
         }
+        finished.push(done);
     }
     if !missing.is_empty() {
         bail!(
@@ -125,8 +151,8 @@ pub fn commit(dir: &Path, check_pages: bool, quiet: bool) -> Result<()> {
     }
     m.check_inputs()?;
     let file = shard::open_output(&m)?;
-    if check_pages {
-        verify(&dir, &m, &file)?;
+    if verify != Verify::None {
+        check_pages(&dir, &m, &file, &finished, verify)?;
     }
 
     let output = m.output.clone();
@@ -203,50 +229,148 @@ pub fn commit(dir: &Path, check_pages: bool, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Re-reads what the last phase that writes the output recorded, shard by shard, and
-/// compares its CRC-32 with the record.
-fn verify(dir: &Path, m: &Manifest, file: &fs::File) -> Result<()> {
-    let Some(p) = m
-        .phases
-        .iter()
-        .rposition(|ph| !matches!(ph.kind, PhaseKind::Survey { .. }))
-    else {
-        bail!("{}: the job has no phase that writes", dir.display());
-    };
-    let phase = &m.phases[p];
-    let map = ReadMap::open(file, &m.temporary)
-        .with_context(|| format!("{}: cannot map", m.temporary.display()))?;
-    let bytes = map.bytes();
-    let start = m.data_offset as usize;
-    let block = &bytes[start..start + m.images * m.page_bytes as usize];
-    // Shards are checked in parallel: the read back is commit's one cost that grows with the
-    // data (docs/benchmarks.md, section 11).
-    let checked = (0..phase.shards.len())
-        .into_par_iter()
-        .map(|s| -> Result<Option<String>> {
-            let [a, b] = phase.shards[s];
-            let State::Done(done) = records::state(dir, m, p, s) else {
-                bail!("{}: {} shard {s} is not done", dir.display(), phase.name);
-            };
-            let crc = match phase.kind {
-                PhaseKind::Sinograms => m.rows_crc(block, [a, b]).0,
-                _ => {
-                    let pb = m.page_bytes as usize;
-                    crc32fast::hash(&block[a * pb..b * pb])
+/// How near (in bytes) to a shard's first or last byte an image is read back by
+/// [`Verify::Seams`]: more than any file system's page or client write-back unit (4 KiB
+/// pages, 64 KiB on some CPUs, 1 MiB NFS and Lustre transfers), so every page a shard shares
+/// with its neighbour or with the header lies in an image that is read back.
+const SEAM: u64 = 1 << 20;
+
+/// Re-reads what each writing phase recorded, as `verify` asks, and compares it with the
+/// shards' checksums; an error names the shards whose bytes changed since they finished.
+fn check_pages(
+    dir: &Path,
+    m: &Manifest,
+    output: &fs::File,
+    finished: &[Vec<Done>],
+    verify: Verify,
+) -> Result<()> {
+    for (phase, done) in m.phases.iter().zip(finished) {
+        let changed = match phase.kind {
+            PhaseKind::Survey { .. } => continue,
+            PhaseKind::Images => match &m.intermediate {
+                Some(path) => {
+                    let file = fs::File::open(path)
+                        .with_context(|| format!("{}: cannot open", path.display()))?;
+                    let len = file
+                        .metadata()
+                        .with_context(|| format!("{}: cannot read", path.display()))?
+                        .len();
+                    let image_bytes = len / m.images.max(1) as u64;
+                    let every = verify == Verify::All || !m.sync;
+                    changed_images(&file, path, 0, image_bytes, phase, done, every)?
                 }
-            };
-            Ok((Some(crc) != done.crc32).then(|| s.to_string()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let changed: Vec<String> = checked.into_iter().flatten().collect();
-    if !changed.is_empty() {
-        bail!(
-            "{}: not committed: stale shards of phase {}: {} (their pages changed since they \
-             finished; run them again)",
-            dir.display(),
-            phase.name,
-            changed.join(", ")
-        );
+                None => {
+                    let every = verify == Verify::All || !m.sync;
+                    changed_images(
+                        output,
+                        &m.temporary,
+                        m.data_offset,
+                        m.page_bytes,
+                        phase,
+                        done,
+                        every,
+                    )?
+                }
+            },
+            PhaseKind::Sinograms => changed_rows(m, output, phase, done)?,
+        };
+        if !changed.is_empty() {
+            bail!(
+                "{}: not committed: stale shards of phase {}: {} (their pages changed since \
+                 they finished; run them again)",
+                dir.display(),
+                phase.name,
+                changed.join(", ")
+            );
+        }
     }
     Ok(())
+}
+
+/// The shards of an image phase (written into `file` from `offset`, `image_bytes` an image)
+/// some of whose images no longer have the CRC-32 their record holds: each shard's images
+/// at its seams, or `every` image.
+fn changed_images(
+    file: &fs::File,
+    name: &Path,
+    offset: u64,
+    image_bytes: u64,
+    phase: &Phase,
+    done: &[Done],
+    every: bool,
+) -> Result<Vec<String>> {
+    let map =
+        ReadMap::open(file, name).with_context(|| format!("{}: cannot map", name.display()))?;
+    let bytes = map.bytes();
+    let mut picked: Vec<(usize, usize)> = Vec::new();
+    for (s, &range) in phase.shards.iter().enumerate() {
+        match every {
+            true => picked.extend((range[0]..range[1]).map(|i| (s, i))),
+            false => picked.extend(near_seams(range, image_bytes).map(|i| (s, i))),
+        }
+    }
+    let image = |i: usize| {
+        let at = (offset + i as u64 * image_bytes) as usize;
+        bytes.get(at..at + image_bytes as usize)
+    };
+    let mut changed: Vec<usize> = picked
+        .into_par_iter()
+        .filter(|&(s, i)| {
+            let [a, _] = phase.shards[s];
+            let recorded = done[s].image_crc32.as_ref().and_then(|c| c.get(i - a));
+            image(i).map(crc32fast::hash).as_ref() != recorded
+        })
+        .map(|(s, _)| s)
+        .collect();
+    changed.dedup();
+    Ok(changed.into_iter().map(|s| s.to_string()).collect())
+}
+
+/// The images of the shard `[a, b)` (of `image_bytes` each) that lie within [`SEAM`] bytes
+/// of its first or last byte, in order.
+fn near_seams([a, b]: [usize; 2], image_bytes: u64) -> impl Iterator<Item = usize> {
+    let image_bytes = image_bytes.max(1);
+    let (start, end) = (a as u64 * image_bytes, b as u64 * image_bytes);
+    let head = a..((start + SEAM).div_ceil(image_bytes) as usize).min(b);
+    let tail = ((end.saturating_sub(SEAM) / image_bytes) as usize).max(head.end)..b;
+    head.chain(tail)
+}
+
+/// The shards of a sinogram phase whose rows no longer have the CRC-32 their record holds:
+/// every row, since the shards of a sinogram phase share every page.
+fn changed_rows(
+    m: &Manifest,
+    output: &fs::File,
+    phase: &Phase,
+    done: &[Done],
+) -> Result<Vec<String>> {
+    let map = ReadMap::open(output, &m.temporary)
+        .with_context(|| format!("{}: cannot map", m.temporary.display()))?;
+    let start = m.data_offset as usize;
+    let block = &map.bytes()[start..start + m.images * m.page_bytes as usize];
+    Ok((0..phase.shards.len())
+        .into_par_iter()
+        .filter(|&s| Some(m.rows_crc(block, phase.shards[s]).0) != done[s].crc32)
+        .map(|s| s.to_string())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seams_are_the_images_within_a_megabyte_of_either_end() {
+        const MIB: u64 = 1 << 20;
+        let seams = |range, bytes| near_seams(range, bytes).collect::<Vec<_>>();
+        // Images of 1 MiB: the first and the last of the shard.
+        assert_eq!(seams([24, 48], MIB), [24, 47]);
+        // Of 400 KiB: three at each end (the third reaches past the megabyte).
+        assert_eq!(seams([10, 30], 400 << 10), [10, 11, 12, 27, 28, 29]);
+        // A shard shorter than two megabytes is read back whole, each image once.
+        assert_eq!(seams([3, 6], 512 << 10), [3, 4, 5]);
+        // Images larger than the seam: one at each end, or the one image.
+        assert_eq!(seams([0, 5], 16 * MIB), [0, 4]);
+        assert_eq!(seams([7, 8], 16 * MIB), [7]);
+    }
 }

@@ -12,7 +12,7 @@ use crate::pipeline::StepWords;
 
 /// Bumped when the manifest changes incompatibly: a job prepared by another imfilter is then
 /// refused rather than misread.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 pub const MANIFEST: &str = "manifest.json";
 

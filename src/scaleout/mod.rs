@@ -109,9 +109,12 @@ pub struct CommitArgs {
     #[arg(value_name = "JOBDIR")]
     pub job: PathBuf,
 
-    /// Trust the shards' records without reading the result back to check their CRC-32s: for
-    /// results so large that one node reading them costs more than the job (docs/scale-out.md)
-    #[arg(long)]
+    /// What to read back and check against the shards' CRC-32s before committing
+    #[arg(long, value_enum, default_value_t = commit::Verify::Seams)]
+    pub verify: commit::Verify,
+
+    /// --verify none
+    #[arg(long, conflicts_with = "verify")]
     pub no_verify: bool,
 }
 
@@ -156,7 +159,14 @@ pub fn run(args: &JobArgs, cli: &Cli) -> Result<()> {
         }
         JobCommand::Run(a) => shard::run(&a.job, a.phase.as_deref(), a.shard, cli),
         JobCommand::Status(a) => commit::status(&a.job),
-        JobCommand::Commit(a) => commit::commit(&a.job, !a.no_verify, cli.silent_on_success()),
+        JobCommand::Commit(a) => {
+            let verify = if a.no_verify {
+                commit::Verify::None
+            } else {
+                a.verify
+            };
+            commit::commit(&a.job, verify, cli.silent_on_success())
+        }
         JobCommand::Slurm(a) => slurm::submit(a, cli),
     }
 }

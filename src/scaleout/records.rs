@@ -27,8 +27,12 @@ pub struct Started {
 pub struct Done {
     pub job: String,
     pub range: [usize; 2],
-    /// CRC-32 of the bytes the shard wrote, in file order (a survey shard writes none).
+    /// A sinogram shard: the CRC-32 of the rows it wrote, in file order.
     pub crc32: Option<u32>,
+    /// An image shard: the CRC-32 of each image it wrote, in order, so the commit can read
+    /// back some of them (those at the seams) or all.
+    #[serde(default)]
+    pub image_crc32: Option<Vec<u32>>,
     pub bytes: u64,
     pub host: String,
     pub time: String,

@@ -1,12 +1,14 @@
 //! `job run`: one shard of one phase. It maps only its own images (or rows) of the output,
 //! runs the chain's engine on them with each image's index in the whole stack, syncs what it
-//! wrote, and only then records that it is done, with a CRC-32 of those bytes. Running it
+//! wrote, and only then records that it is done, with a CRC-32 of each image (of its rows,
+//! for a sinogram shard). Running it
 //! again rewrites the same bytes: it reads only the input (and, for a sinogram shard, the
 //! intermediate file the image phase wrote), never what it writes.
 
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -243,6 +245,7 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
         job: m.id.clone(),
         range: [a, b],
         crc32: None,
+        image_crc32: None,
         bytes: 0,
         host: records::host(),
         time: String::new(),
@@ -288,13 +291,20 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             } else {
                 b - a
             };
+            // Each image's checksum is taken by the worker that wrote it, while the image is
+            // still in cache, rather than in a second pass over the shard's pages.
+            let checksums: Vec<AtomicU32> = (a..b).map(|_| AtomicU32::new(0)).collect();
             with_pixel_type!(format.dtype, O => {
+                let checksum = |index: usize, image: &[O]| {
+                    let crc = crc32fast::hash(bytemuck::cast_slice(image));
+                    checksums[index - a].store(crc, Ordering::Relaxed);
+                };
                 let mut pages = map.pages_mut::<O>(format.pixels()).into_iter();
                 let mut first = a;
                 while first < b {
                     let n = batch.min(b - first);
                     let some = pages.by_ref().take(n).map(OutputPage::slice).collect();
-                    engine::run_chain_pages(&stack, &chain, first, some, &progress)?;
+                    engine::run_chain_pages(&stack, &chain, first, some, &progress, &checksum)?;
                     if m.sync {
                         // Advice only: on an error the final fsync writes it all.
                         let _ = crate::stack::mapped::start_writeback(
@@ -307,7 +317,7 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 }
                 Ok::<(), anyhow::Error>(())
             })?;
-            done.crc32 = Some(crc32fast::hash(map.bytes()));
+            done.image_crc32 = Some(checksums.into_iter().map(AtomicU32::into_inner).collect());
             done.bytes = map.bytes().len() as u64;
             file
         }

@@ -311,19 +311,59 @@ fn pages_changed_after_their_shard_finished_are_stale_and_not_committed() {
     }
     // Another writer (a shared file system that lost a write, a stray process) changes a
     // byte in the middle shard's images.
-    let temp = s
-        .temp_files()
-        .into_iter()
-        .find(|n| n.starts_with(".job.tif.imfilter-"))
-        .expect("temporary output");
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .open(s.path(&temp))
-        .expect("open");
+    let file = temporary_output(&s, "job.tif");
     let len = file.metadata().expect("len").len();
     file.write_all_at(&[0xA5], len / 2).expect("write");
     let refused = commit(&s, &job);
     assert_one_line_error(&refused.stderr, &["stale shards of phase images: 1"]);
+    assert!(!s.path("job.tif").exists());
+    assert!(shard(&s, &job, "images", 1).status.success());
+    assert!(commit(&s, &job).status.success());
+    assert_same_result(&s, "job.tif", "local.tif");
+}
+
+/// The job's temporary output, opened for writing as a stray writer would.
+fn temporary_output(s: &Scratch, output: &str) -> fs::File {
+    let temp = s
+        .temp_files()
+        .into_iter()
+        .find(|n| n.starts_with(&format!(".{output}.imfilter-")))
+        .expect("temporary output");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(s.path(&temp))
+        .expect("open")
+}
+
+/// By default the commit reads back each shard's images near its two ends, where a file
+/// system page is shared with another writer; `--verify all` reads back every image.
+#[test]
+fn the_commit_checks_the_seams_by_default_and_every_image_when_asked() {
+    let s = Scratch::new();
+    // 48 images of 512² uint16 (512 KiB each), two shards of 24.
+    let (_, layout) = sparse_stack(&s.path("big.tif"), 48, 512, DType::U16, false);
+    let steps = ["median --size 3"];
+    local_run(&s, &steps, "big.tif", "local.tif");
+    let job = prepare(&s, 2, &steps, "big.tif", "job.tif");
+    for n in 0..2 {
+        assert!(shard(&s, &job, "images", n).status.success());
+    }
+    let image = |i: u64| layout.data_offset + i * layout.page_bytes;
+    // The last byte of shard 0, beside shard 1's first: a seam.
+    let file = temporary_output(&s, "job.tif");
+    file.write_all_at(&[0xA5], image(24) - 1).expect("write");
+    let refused = commit(&s, &job);
+    assert_one_line_error(&refused.stderr, &["stale shards of phase images: 0"]);
+    assert!(shard(&s, &job, "images", 0).status.success());
+    // A byte in the middle of shard 1 (image 36 of 24..48), far from either end.
+    file.write_all_at(&[0xA5], image(36) + 1000).expect("write");
+    let all = s
+        .imfilter()
+        .args(["-q", "job", "commit", "--verify", "all"])
+        .arg(&job)
+        .output()
+        .expect("runs");
+    assert_one_line_error(&all.stderr, &["stale shards of phase images: 1"]);
     assert!(!s.path("job.tif").exists());
     assert!(shard(&s, &job, "images", 1).status.success());
     assert!(commit(&s, &job).status.success());
