@@ -94,6 +94,7 @@ impl Job {
         crate::filters::Input {
             paths: &self.inputs,
             keys: &self.keys,
+            references: None,
         }
     }
 

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
+use super::reference_store::ReferenceStore;
 use super::{Op, OpArgs, Pixels, PixelsMut, reshaped_like};
 use crate::pixel::{DType, Pixel};
 use crate::stack::hdf5::{self, Role};
@@ -435,6 +436,7 @@ impl BackgroundArgs {
         };
         // An HDF5 dataset among them gives its images marked flat (or dark), by the input's
         // --keys when it is the input's own dataset.
+        let store = input.and_then(|i| i.references);
         let input = input.and_then(|i| Some((i.paths.first()?.as_path(), i.keys)));
         let open = |sets: Vec<&Vec<PathBuf>>, role| -> Result<Vec<Stack>> {
             sets.into_iter()
@@ -448,17 +450,18 @@ impl BackgroundArgs {
             let flat_after = flats.split_off(1);
             let dark_after = darks.split_off(darks.len().min(1));
             let dark_after = (!dark_after.is_empty()).then_some((dark_after, self.average));
-            Some(BackgroundCorrect::with_sets(
+            Some(BackgroundCorrect::with_stored_sets(
                 (flat_after, self.average),
                 dark_after,
                 self.cutoff,
+                store,
             )?)
         } else {
             None
         };
         let darks = (!darks.is_empty()).then_some((darks, self.average));
         let mut corrector =
-            BackgroundCorrect::with_sets((flats, self.average), darks, self.cutoff)?;
+            BackgroundCorrect::with_stored_sets((flats, self.average), darks, self.cutoff, store)?;
         if let Some(after) = ends {
             corrector.interpolate_towards(after)?;
         }
@@ -513,6 +516,17 @@ impl BackgroundCorrect {
         dark: Option<(Vec<Stack>, Average)>,
         cutoff: Option<f32>,
     ) -> Result<Self> {
+        Self::with_stored_sets(flat, dark, cutoff, None)
+    }
+
+    /// As [`BackgroundCorrect::with_sets`], the combined flat and dark taken from `store`
+    /// where it holds them (a job's shards), or kept in it (`job prepare`).
+    fn with_stored_sets(
+        flat: (Vec<Stack>, Average),
+        dark: Option<(Vec<Stack>, Average)>,
+        cutoff: Option<f32>,
+        store: Option<&ReferenceStore>,
+    ) -> Result<Self> {
         let shape = |s: &Stack| (s.format.width, s.format.height);
         let first = flat
             .0
@@ -542,10 +556,16 @@ impl BackgroundCorrect {
         // after the other and the budget is not held twice.
         let both_mean =
             flat.1 == Average::Mean && dark.as_ref().is_none_or(|(_, a)| *a == Average::Mean);
-        let combine_flat = || combine_sets(&flat.0, flat.1, "flats");
+        let stored = |sets: &[Stack], average: Average, what: &str| match store {
+            Some(store) => {
+                store.combined(sets, average, what, || combine_sets(sets, average, what))
+            }
+            None => combine_sets(sets, average, what),
+        };
+        let combine_flat = || stored(&flat.0, flat.1, "flats");
         let combine_dark = || {
             dark.as_ref()
-                .map(|(stacks, average)| combine_sets(stacks, *average, "darks"))
+                .map(|(stacks, average)| stored(stacks, *average, "darks"))
         };
         let (f, d) = if both_mean {
             rayon::join(combine_flat, combine_dark)
@@ -737,7 +757,9 @@ impl Op for BackgroundCorrect {
         }
         (self.flat, self.dark) = (flat.image, dark.image);
         (self.shape, self.followed) = (flat.shape, flat.applied);
-        self.denominator = self.denominator_of(&self.flat);
+        if !self.followed.is_empty() {
+            self.denominator = self.denominator_of(&self.flat);
+        }
         Ok(())
     }
 

@@ -13,6 +13,7 @@ pub mod nan_removal;
 pub mod neighbourhood;
 pub mod outliers;
 pub mod rebin;
+pub mod reference_store;
 pub mod rescale;
 pub mod roi_normalise;
 pub mod stripes;
@@ -180,6 +181,8 @@ pub struct Input<'a> {
     pub paths: &'a [std::path::PathBuf],
     /// `--keys`, for an HDF5 dataset input.
     pub keys: &'a crate::stack::hdf5::Keys,
+    /// Where combined flats and darks are kept between a job's processes, if anywhere.
+    pub references: Option<&'a reference_store::ReferenceStore>,
 }
 
 /// Pixels of one image (or a band of one) of a type known only at run time.

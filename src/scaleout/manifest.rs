@@ -16,6 +16,9 @@ pub const FORMAT: u32 = 2;
 
 pub const MANIFEST: &str = "manifest.json";
 
+/// The job folder's subfolder of flats and darks combined once, at prepare.
+pub const REFERENCES: &str = "references";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,

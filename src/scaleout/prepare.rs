@@ -11,7 +11,8 @@ use super::PrepareArgs;
 use super::manifest::{self, FileStamp, Manifest, Phase, PhaseKind, Step};
 use super::records;
 use crate::cli::{Cli, UsageError};
-use crate::filters::{Chain, ChainError};
+use crate::filters::reference_store::ReferenceStore;
+use crate::filters::{Chain, ChainError, Input};
 use crate::history;
 use crate::job::{self, Job, OutputChoice};
 use crate::output::{Destination, Durability, temp_prefix};
@@ -51,7 +52,14 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
                 .into()
         ));
     }
-    let planned = run::planned_steps(&words, &job.step_input())?;
+    // What the steps combine (flats, darks) is kept, for the job folder: each shard then
+    // reads it instead of combining it again.
+    let store = ReferenceStore::keeping();
+    let input = Input {
+        references: Some(&store),
+        ..job.step_input()
+    };
+    let planned = run::planned_steps(&words, &input)?;
     let mut stack = Stack::open_many(&job.inputs)?;
     if stack.kind == StackKind::Stdin {
         bail!(UsageError(
@@ -131,7 +139,7 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
     }
     fs::create_dir(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let made = make(
-        &dir, &job, output, &layout, &chain, &inputs, phases, &words, history,
+        &dir, &job, output, &layout, &chain, &inputs, phases, &words, history, &store,
     );
     if made.is_err() {
         discard(&dir);
@@ -179,7 +187,8 @@ fn phases(chain: &Chain, images: usize, height: usize, shards: usize) -> Result<
 }
 
 /// Creates the temporary output (and the intermediate file, for a sinogram phase) at full
-/// size and writes the manifest into the new job folder `dir`.
+/// size, and writes the combined references and then the manifest into the new job folder
+/// `dir`.
 #[allow(clippy::too_many_arguments)]
 fn make(
     dir: &Path,
@@ -191,8 +200,10 @@ fn make(
     phases: Vec<Phase>,
     words: &[crate::pipeline::StepWords],
     history: serde_json::Value,
+    store: &ReferenceStore,
 ) -> Result<()> {
     records::create_dir(dir)?;
+    store.save(&dir.join(manifest::REFERENCES))?;
     let parent = crate::output::parent_dir(output)?;
     let named = || output.display().to_string();
     let temp = tempfile::Builder::new()

@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result, bail};
 
-use super::manifest::{Manifest, PhaseKind};
+use super::manifest::{self, Manifest, PhaseKind};
 use super::records::{self, Done, State};
 use crate::cli::{Cli, PageSlice};
 use crate::engine;
 use crate::filters::Chain;
+use crate::filters::reference_store::ReferenceStore;
 use crate::output::OutputPage;
 use crate::pipeline::StepWords;
 use crate::progress::{Progress, ProgressMode};
@@ -95,14 +96,17 @@ pub fn run(dir: &Path, phase: Option<&str>, shard: usize, cli: &Cli) -> Result<(
     }
 }
 
-/// The chain as planned, over the input as planned: the same steps, images and formats.
-pub fn rebuild(m: &Manifest) -> Result<(Stack, Chain)> {
+/// The chain as planned, over the input as planned: the same steps, images and formats,
+/// with the flats and darks the job in `dir` combined when it was prepared.
+pub fn rebuild(dir: &Path, m: &Manifest) -> Result<(Stack, Chain)> {
     let words: Vec<StepWords> = m.steps.iter().map(StepWords::from).collect();
     // Job inputs are TIFF or FITS (prepare refuses HDF5), so no image keys apply.
     let keys = crate::stack::hdf5::Keys::default();
+    let store = ReferenceStore::reading(dir.join(manifest::REFERENCES));
     let input = crate::filters::Input {
         paths: &m.inputs,
         keys: &keys,
+        references: Some(&store),
     };
     let planned = run::planned_steps(&words, &input)?;
     let mut stack = Stack::open_many(&m.inputs)?;
@@ -230,7 +234,7 @@ pub fn conclude_surveys(dir: &Path, m: &Manifest, p: usize, chain: &mut Chain) -
 fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<Done> {
     m.check_inputs()?;
     check_earlier_phases(dir, m, p)?;
-    let (stack, mut chain) = rebuild(m)?;
+    let (stack, mut chain) = rebuild(dir, m)?;
     conclude_surveys(dir, m, p, &mut chain)?;
     let phase = &m.phases[p];
     let [a, b] = phase.shards[shard];

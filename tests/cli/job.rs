@@ -370,6 +370,32 @@ fn the_commit_checks_the_seams_by_default_and_every_image_when_asked() {
     assert_same_result(&s, "job.tif", "local.tif");
 }
 
+/// `job prepare` keeps the flats and darks it combined in the job folder, for the shards;
+/// an entry damaged since is combined again from the files, and the result is the same.
+#[test]
+fn shards_take_the_combined_flats_and_darks_from_the_job_folder_or_combine_them_again() {
+    let s = Scratch::new();
+    local_run(&s, &CHAIN, "sample/stack.tif", "local.tif");
+    let job = prepare(&s, 2, &CHAIN, "sample/stack.tif", "job.tif");
+    let mut kept: Vec<PathBuf> = fs::read_dir(job.join("references"))
+        .expect("references kept")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "the flat and the dark: {kept:?}");
+    let damaged = fs::OpenOptions::new()
+        .write(true)
+        .open(&kept[0])
+        .expect("open");
+    let len = damaged.metadata().expect("len").len();
+    damaged.write_all_at(&[0x5A, 0xA5], len - 6).expect("write");
+    for n in 0..2 {
+        assert!(shard(&s, &job, "images", n).status.success());
+    }
+    assert!(commit(&s, &job).status.success());
+    assert_same_result(&s, "job.tif", "local.tif");
+}
+
 #[test]
 fn a_shard_refuses_an_input_changed_since_prepare_naming_it() {
     let s = Scratch::new();

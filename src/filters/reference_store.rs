@@ -1,0 +1,189 @@
+//! Combined flats and darks kept between processes. A job's shards each build the same chain,
+//! and background correction would read and average every flat and dark again in each one: a
+//! fixed cost per shard, most of a small shard's start (docs/benchmarks.md, section 11). So
+//! `job prepare` keeps what it combined in the job folder, and each shard reads that instead.
+//!
+//! An entry is found by what it was made from: the role ("flats", "darks"), the average, and
+//! each file's path, size and modification time, written in the entry's first line and
+//! compared whole, so a flat rewritten since is combined again rather than taken from the
+//! store. An entry that cannot be read, does not match or fails its CRC-32 is combined again
+//! too: the store only saves time, and what it gives equals what combining gives, bit for bit.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+
+use super::background::{Average, Reference};
+use crate::stack::{Stack, StackKind};
+
+/// Where combined references are looked up, and whether those combined are kept to be saved.
+pub struct ReferenceStore {
+    dir: Option<PathBuf>,
+    keeping: bool,
+    kept: Mutex<Vec<(String, Reference)>>,
+}
+
+impl ReferenceStore {
+    /// A store that keeps what is combined, for [`ReferenceStore::save`] (`job prepare`).
+    pub fn keeping() -> ReferenceStore {
+        ReferenceStore {
+            dir: None,
+            keeping: true,
+            kept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A store that looks in `dir`, where [`ReferenceStore::save`] wrote (a shard).
+    pub fn reading(dir: PathBuf) -> ReferenceStore {
+        ReferenceStore {
+            dir: Some(dir),
+            keeping: false,
+            kept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The references of `sets` combined by `average`: from the store when it holds them as
+    /// made from these same files, else from `combine`.
+    pub(crate) fn combined(
+        &self,
+        sets: &[Stack],
+        average: Average,
+        what: &str,
+        combine: impl FnOnce() -> Result<Reference>,
+    ) -> Result<Reference> {
+        // An HDF5 dataset's images are chosen by keys a file's stamp does not show.
+        let Some(key) = key(sets, average, what) else {
+            return combine();
+        };
+        if let Some(found) = self
+            .dir
+            .as_ref()
+            .and_then(|dir| load(&entry(dir, &key), &key))
+        {
+            return Ok(found);
+        }
+        let made = combine()?;
+        if self.keeping {
+            self.kept
+                .lock()
+                .map_err(|_| anyhow::anyhow!("a worker panicked"))?
+                .push((key, made.clone()));
+        }
+        Ok(made)
+    }
+
+    /// Writes what was kept into `dir` (created), each entry whole under a temporary name,
+    /// then renamed.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let kept = self
+            .kept
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+        if kept.is_empty() {
+            return Ok(());
+        }
+        fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        for (key, reference) in kept.iter() {
+            let path = entry(dir, key);
+            let cannot = || format!("{}: cannot write", path.display());
+            // Readable where the manifest is: shards may run as another user of the group.
+            let mut temp = tempfile::Builder::new()
+                .prefix(".reference-")
+                .permissions(fs::Permissions::from_mode(0o666))
+                .tempfile_in(dir)
+                .with_context(cannot)?;
+            let pixels: Vec<u8> = reference
+                .pixels
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            let header = serde_json::json!({
+                "key": key,
+                "width": reference.width,
+                "height": reference.height,
+                "crc32": crc32fast::hash(&pixels),
+            });
+            let mut bytes = format!("{header}\n").into_bytes();
+            bytes.extend(pixels);
+            temp.write_all(&bytes).with_context(cannot)?;
+            temp.as_file().sync_all().with_context(cannot)?;
+            temp.persist(&path)
+                .map_err(|e| e.error)
+                .with_context(cannot)?;
+        }
+        crate::output::sync_dir(dir);
+        Ok(())
+    }
+}
+
+/// What a combined reference was made from, as one line of JSON; `None` where that cannot be
+/// told from the files alone.
+fn key(sets: &[Stack], average: Average, what: &str) -> Option<String> {
+    let mut stacks = Vec::with_capacity(sets.len());
+    for stack in sets {
+        if stack.kind == StackKind::Hdf5 {
+            return None;
+        }
+        let mut files = Vec::new();
+        for path in stack.files() {
+            let meta = fs::metadata(path).ok()?;
+            files.push(serde_json::json!({
+                "path": fs::canonicalize(path).ok()?,
+                "size": meta.len(),
+                "mtime_ns": meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            }));
+        }
+        stacks.push(serde_json::json!({
+            "files": files,
+            "images": stack.len(),
+            "format": stack.format.to_string(),
+        }));
+    }
+    let key = serde_json::json!({
+        "what": what,
+        "average": format!("{average:?}").to_lowercase(),
+        "sets": stacks,
+    });
+    Some(key.to_string())
+}
+
+/// The entry's file: named by a checksum of its key (the key itself is inside, compared).
+fn entry(dir: &Path, key: &str) -> PathBuf {
+    dir.join(format!("{:08x}.f32", crc32fast::hash(key.as_bytes())))
+}
+
+/// The reference at `path` if it was made from `key` and is whole.
+fn load(path: &Path, key: &str) -> Option<Reference> {
+    let mut reader = BufReader::new(File::open(path).ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let header: serde_json::Value = serde_json::from_str(&line).ok()?;
+    if header["key"].as_str()? != key {
+        return None;
+    }
+    let width = usize::try_from(header["width"].as_u64()?).ok()?;
+    let height = usize::try_from(header["height"].as_u64()?).ok()?;
+    let mut pixels = vec![0f32; width.checked_mul(height)?];
+    reader
+        .read_exact(bytemuck::cast_slice_mut(&mut pixels))
+        .ok()?;
+    if reader.read(&mut [0u8]).ok()? != 0
+        || Some(u64::from(crc32fast::hash(bytemuck::cast_slice(&pixels))))
+            != header["crc32"].as_u64()
+    {
+        return None;
+    }
+    // Stored little-endian; a no-op where the machine is.
+    for v in &mut pixels {
+        *v = f32::from_bits(u32::from_le(v.to_bits()));
+    }
+    Some(Reference {
+        width,
+        height,
+        pixels,
+    })
+}
