@@ -1,6 +1,6 @@
 //! The FITS reader on arbitrary bytes: the header walk in memory (`stack::fits::pages`), every
-//! scaled page converted, then the whole read path of `imfilter::stack` (Source → Stack →
-//! every page).
+//! page of a file with scaled pages converted, then the whole read path of `imfilter::stack`
+//! (Source → Stack → every page).
 //!
 //! Any panic, abort, hang or huge allocation is a bug: bad input must be an `Err`. The seeds in
 //! `fuzz/corpus/fits_reader/` are astropy's files from `fixtures/fits/`; libFuzzer's mutations
@@ -10,6 +10,7 @@
 
 use imfilter::stack::Stack;
 use imfilter::stack::fits;
+use imfilter::stack::source::PageDecoder;
 use imfilter::with_pixel_type;
 use libfuzzer_sys::fuzz_target;
 
@@ -24,17 +25,17 @@ const MAX_PAGES: usize = 16;
 const MAX_PAGE_BYTES: usize = 64 << 20;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(pages) = fits::pages(data) {
-        for page in pages.iter().take(MAX_PAGES) {
+    if let Ok((pages, Some(scaled))) = fits::pages(data) {
+        for (index, page) in pages.iter().enumerate().take(MAX_PAGES) {
             let Some(bytes) = page.dtype().ok().and_then(|d| {
                 let pixels = page.width.checked_mul(page.height)?;
                 usize::try_from(pixels).ok()?.checked_mul(d.bytes())
             }) else {
                 continue;
             };
-            if page.fits_scaling.is_some() && bytes <= MAX_PAGE_BYTES {
+            if bytes <= MAX_PAGE_BYTES {
                 let mut out = vec![0u8; bytes];
-                let _ = fits::decode_scaled(data, page, &mut out);
+                let _ = scaled.decode(data, index, &mut out);
             }
         }
     }

@@ -105,6 +105,11 @@ impl DirectChunks {
 }
 
 impl PageDecoder for DirectChunks {
+    /// A shuffled chunk is unshuffled through a copy of the image.
+    fn page_buffers(&self) -> u64 {
+        2
+    }
+
     fn decode(&self, bytes: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String> {
         let index = self.images[page];
         let chunk = self.chunks[index];

@@ -332,7 +332,6 @@ impl Dataset3 {
             rows_per_strip: self.height as u64,
             chunks,
             jpeg_tables: None,
-            fits_scaling: None,
         };
         let history = history_of(&self.dataset);
         let spec = self.spec.clone();
@@ -493,6 +492,11 @@ impl LibraryPages {
 }
 
 impl PageDecoder for LibraryPages {
+    /// The library reads into an array of its own, then copied.
+    fn page_buffers(&self) -> u64 {
+        2
+    }
+
     fn decode(&self, _: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String> {
         let index = self.images[page];
         let cannot = |e: hdf5_metno::Error| {
