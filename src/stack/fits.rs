@@ -165,20 +165,12 @@ pub fn pages(bytes: &[u8]) -> Result<(Vec<RawPage>, Option<ScaledPages>), String
             let stored = image.width * image.height * image.stored_bytes;
             for plane in 0..image.planes {
                 let offset = data_start + plane * stored;
-                pages.push(RawPage {
-                    width: image.width,
-                    height: image.height,
-                    bits_per_sample: image.dtype.bits(),
-                    samples_per_pixel: 1,
-                    sample_format: image.dtype.sample_format(),
-                    compression: 1,
-                    predictor: 1,
-                    photometric: None,
-                    tile: None,
-                    rows_per_strip: image.height,
-                    chunks: vec![(offset, stored)],
-                    jpeg_tables: None,
-                });
+                pages.push(RawPage::plain(
+                    image.width,
+                    image.height,
+                    image.dtype,
+                    vec![(offset, stored)],
+                ));
                 planes.push(Plane {
                     offset,
                     bytes: stored,

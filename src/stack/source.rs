@@ -49,6 +49,26 @@ pub struct RawPage {
 }
 
 impl RawPage {
+    /// A grayscale page of `dtype` samples stored uncompressed in one strip: at `chunks` in
+    /// the file (none for a page only its source's decoder reads), as FITS and HDF5 store
+    /// images.
+    pub fn plain(width: u64, height: u64, dtype: DType, chunks: Vec<(u64, u64)>) -> RawPage {
+        RawPage {
+            width,
+            height,
+            bits_per_sample: dtype.bits(),
+            samples_per_pixel: 1,
+            sample_format: dtype.sample_format(),
+            compression: 1,
+            predictor: 1,
+            photometric: None,
+            tile: None,
+            rows_per_strip: height,
+            chunks,
+            jpeg_tables: None,
+        }
+    }
+
     pub fn compression_name(&self) -> String {
         compression_name(self.compression)
     }

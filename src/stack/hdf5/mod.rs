@@ -319,20 +319,8 @@ impl Dataset3 {
     /// dataset is contiguous, else decoded by the library.
     fn source(self, images: &[usize]) -> Result<Source> {
         let page = self.page_bytes();
-        let raw = |chunks| RawPage {
-            width: self.width as u64,
-            height: self.height as u64,
-            bits_per_sample: self.dtype.bits(),
-            samples_per_pixel: 1,
-            sample_format: self.dtype.sample_format(),
-            compression: 1,
-            predictor: 1,
-            photometric: None,
-            tile: None,
-            rows_per_strip: self.height as u64,
-            chunks,
-            jpeg_tables: None,
-        };
+        let raw =
+            |chunks| RawPage::plain(self.width as u64, self.height as u64, self.dtype, chunks);
         let history = history_of(&self.dataset);
         let spec = self.spec.clone();
         let Some(offset) = self.offset else {
