@@ -11,6 +11,8 @@
 //! Anything else (several images per chunk, chunks split within an image, other filters,
 //! chunks not all written) is left to the library.
 
+use std::sync::{Mutex, PoisonError};
+
 use super::Dataset3;
 use crate::stack::ifd::ByteOrder;
 use crate::stack::source::PageDecoder;
@@ -45,6 +47,10 @@ pub(super) struct DirectChunks {
     images: Vec<usize>,
     sample_bytes: usize,
     byte_order: ByteOrder,
+    /// The buffers shuffled chunks are inflated into before they are unshuffled into their
+    /// page: one per worker decoding at the time, kept for its next page rather than an image
+    /// allocated (mapped and faulted in afresh) per page, and freed with the stack.
+    inflated: Mutex<Vec<Vec<u8>>>,
 }
 
 impl DirectChunks {
@@ -100,14 +106,38 @@ impl DirectChunks {
             images: images.to_vec(),
             sample_bytes: dataset.dtype.bytes(),
             byte_order: dataset.byte_order,
+            inflated: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Inflates `stored` into a buffer of the pool, then unshuffles it into `dst`.
+    fn inflate_and_unshuffle(&self, stored: &[u8], dst: &mut [u8]) -> Result<(), String> {
+        let pool = || self.inflated.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inflated = pool().pop().unwrap_or_default();
+        inflated.clear();
+        inflated.try_reserve_exact(dst.len()).map_err(|_| {
+            format!(
+                "cannot allocate {} MiB to inflate its chunk: out of memory",
+                dst.len() >> 20
+            )
+        })?;
+        inflated.resize(dst.len(), 0);
+        let done = inflate_into(stored, &mut inflated)
+            .map(|()| unshuffle(&inflated, dst, self.sample_bytes));
+        pool().push(inflated);
+        done
     }
 }
 
 impl PageDecoder for DirectChunks {
-    /// A shuffled chunk is unshuffled through a copy of the image.
+    /// A shuffled, gzipped chunk is inflated into a buffer of its own, then unshuffled into
+    /// the page; any other chunk is decoded straight into the page.
     fn page_buffers(&self) -> u64 {
-        2
+        let undone = |f| self.filters.contains(&f);
+        match undone(Filter::Shuffle) && undone(Filter::Deflate) {
+            true => 2,
+            false => 1,
+        }
     }
 
     fn decode(&self, bytes: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String> {
@@ -128,14 +158,12 @@ impl PageDecoder for DirectChunks {
             .collect();
         // Undone in reverse, the last step straight into `dst`: at most one image more.
         match applied.as_slice() {
-            [] => copy_exact(stored, dst),
+            [] => same_length(stored, dst).map(|()| dst.copy_from_slice(stored)),
             [Filter::Deflate] => inflate_into(stored, dst),
             [Filter::Shuffle] => {
-                copy_exact(stored, dst).map(|()| unshuffle(dst, self.sample_bytes))
+                same_length(stored, dst).map(|()| unshuffle(stored, dst, self.sample_bytes))
             }
-            [Filter::Shuffle, Filter::Deflate] => {
-                inflate_into(stored, dst).map(|()| unshuffle(dst, self.sample_bytes))
-            }
+            [Filter::Shuffle, Filter::Deflate] => self.inflate_and_unshuffle(stored, dst),
             _ => Err("its filters are in an order imfilter does not undo".to_string()),
         }
         .map_err(fail)?;
@@ -148,7 +176,8 @@ impl PageDecoder for DirectChunks {
     }
 }
 
-fn copy_exact(stored: &[u8], dst: &mut [u8]) -> Result<(), String> {
+/// An unfiltered chunk must hold exactly the image.
+fn same_length(stored: &[u8], dst: &[u8]) -> Result<(), String> {
     if stored.len() != dst.len() {
         return Err(format!(
             "its chunk holds {} bytes, the image {}",
@@ -156,7 +185,6 @@ fn copy_exact(stored: &[u8], dst: &mut [u8]) -> Result<(), String> {
             dst.len()
         ));
     }
-    dst.copy_from_slice(stored);
     Ok(())
 }
 
@@ -178,19 +206,22 @@ fn inflate_into(stored: &[u8], dst: &mut [u8]) -> Result<(), String> {
     }
 }
 
-/// Undoes HDF5's shuffle in place: `data` holds byte 0 of every sample, then byte 1 of every
-/// sample, and so on (a tail shorter than a sample is stored as is).
-fn unshuffle(data: &mut [u8], sample_bytes: usize) {
-    if sample_bytes <= 1 {
-        return;
-    }
-    let samples = data.len() / sample_bytes;
-    let planes = data[..samples * sample_bytes].to_vec();
-    for (b, plane) in planes.chunks_exact(samples).enumerate() {
-        for (s, &byte) in plane.iter().enumerate() {
-            data[s * sample_bytes + b] = byte;
+/// Undoes HDF5's shuffle from `shuffled` into `dst`, both as long: `shuffled` holds byte 0 of
+/// every sample, then byte 1 of every sample, and so on (a tail shorter than a sample is
+/// stored as is).
+fn unshuffle(shuffled: &[u8], dst: &mut [u8], sample_bytes: usize) {
+    let samples = dst.len() / sample_bytes.max(1);
+    let whole = samples * sample_bytes;
+    if sample_bytes > 1 && samples > 0 {
+        for (b, plane) in shuffled[..whole].chunks_exact(samples).enumerate() {
+            for (s, &byte) in plane.iter().enumerate() {
+                dst[s * sample_bytes + b] = byte;
+            }
         }
+    } else {
+        dst[..whole].copy_from_slice(&shuffled[..whole]);
     }
+    dst[whole..].copy_from_slice(&shuffled[whole..]);
 }
 
 #[cfg(test)]
@@ -200,9 +231,17 @@ mod tests {
     #[test]
     fn unshuffle_interleaves_the_byte_planes_back() {
         // Three 2-byte samples 0x0201, 0x0403, 0x0605, little-endian, shuffled.
-        let mut data = vec![0x01, 0x03, 0x05, 0x02, 0x04, 0x06];
-        unshuffle(&mut data, 2);
+        let mut data = [0u8; 6];
+        unshuffle(&[0x01, 0x03, 0x05, 0x02, 0x04, 0x06], &mut data, 2);
         assert_eq!(data, [0x01, 0x02, 0x03, 0x04, 0x05, 0x06]);
+        // Two 4-byte samples, and a tail shorter than a sample kept as stored.
+        let mut data = [0u8; 9];
+        unshuffle(&[1, 5, 2, 6, 3, 7, 4, 8, 9], &mut data, 4);
+        assert_eq!(data, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        // One-byte samples are not shuffled.
+        let mut data = [0u8; 3];
+        unshuffle(&[3, 2, 1], &mut data, 1);
+        assert_eq!(data, [3, 2, 1]);
     }
 
     #[test]
