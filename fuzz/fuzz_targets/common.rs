@@ -9,6 +9,8 @@ use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 struct Memfd {
     file: File,
@@ -33,5 +35,12 @@ pub fn as_file(data: &[u8]) -> PathBuf {
     file.set_len(0).expect("memfd truncate");
     std::os::unix::fs::FileExt::write_all_at(file, data, 0).expect("memfd write");
     file.flush().expect("memfd flush");
+    // Each input is another file to imfilter, which knows a file rewritten in place by its
+    // length and modification time (the HDF5 reader keeps a dataset's chunk table while they
+    // stay the same): two inputs of one length can be written within one clock tick.
+    static INPUTS: AtomicU64 = AtomicU64::new(0);
+    let input = INPUTS.fetch_add(1, Ordering::Relaxed);
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_nanos(input))
+        .expect("memfd modification time");
     memfd.path.clone()
 }

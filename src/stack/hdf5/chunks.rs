@@ -8,10 +8,13 @@
 //! byte 1 of every sample, and so on (`H5Z_filter_shuffle`). So the library is asked once, when
 //! the file is opened, where each chunk is and which filters it skipped (`H5Dget_chunk_info`),
 //! and each worker then inflates and unshuffles its own image with no call into the library.
+//! That walk of the chunk index is done once per dataset in a process ([`walked`]), however
+//! many times the dataset is opened.
 //! Anything else (several images per chunk, chunks split within an image, other filters,
 //! chunks not all written) is left to the library.
 
-use std::sync::{Mutex, PoisonError};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Dataset3;
 use crate::stack::ifd::ByteOrder;
@@ -19,8 +22,7 @@ use crate::stack::source::PageDecoder;
 
 /// `H5Dget_chunk_info` walks the chunk index up to the chunk asked for, so asking about every
 /// chunk costs time quadratic in their number: measured on the 2-core machine, 0.2 s for 4,000
-/// chunks, 3 s for 16,000 (and background correction opens a dataset three times: projections,
-/// flats, darks). Past this many the library decodes instead, one image at a time.
+/// chunks, 3 s for 16,000. Past this many the library decodes instead, one image at a time.
 const MAX_CHUNKS: usize = 8_192;
 
 /// A filter of the pipeline imfilter undoes itself.
@@ -42,7 +44,8 @@ pub(super) struct DirectChunks {
     name: String,
     /// In pipeline order (as written); undone in reverse.
     filters: Vec<Filter>,
-    chunks: Vec<Chunk>,
+    /// One per image of the dataset, in image order.
+    chunks: Arc<[Chunk]>,
     /// Dataset index of each page.
     images: Vec<usize>,
     sample_bytes: usize,
@@ -56,7 +59,7 @@ pub(super) struct DirectChunks {
 impl DirectChunks {
     /// The direct reader for `dataset`, when it is stored so that one applies (see the
     /// module's notes); `None` leaves it to the library.
-    pub(super) fn for_dataset(dataset: &Dataset3, images: &[usize], file_len: u64) -> Option<Self> {
+    pub(super) fn for_dataset(dataset: &Dataset3, images: &[usize]) -> Option<Self> {
         let d = &dataset.dataset;
         if d.chunk()? != [1, dataset.height, dataset.width] {
             return None;
@@ -79,30 +82,10 @@ impl DirectChunks {
         if !undone.contains(&filters.as_slice()) {
             return None;
         }
-        if dataset.images > MAX_CHUNKS || d.num_chunks()? != dataset.images {
-            return None;
-        }
-        let mut chunks = Vec::with_capacity(dataset.images);
-        for index in 0..dataset.images {
-            let info = d.chunk_info(index)?;
-            // The chunk index lists chunks in the order of their first image.
-            let fits = info
-                .addr
-                .checked_add(info.size)
-                .is_some_and(|end| end <= file_len);
-            if info.offset.first().copied() != Some(index as u64) || !fits {
-                return None;
-            }
-            chunks.push(Chunk {
-                offset: info.addr,
-                size: info.size,
-                skipped: info.filter_mask,
-            });
-        }
         Some(DirectChunks {
             name: dataset.spec.dataset.clone(),
             filters,
-            chunks,
+            chunks: walked(dataset)?,
             images: images.to_vec(),
             sample_bytes: dataset.dtype.bytes(),
             byte_order: dataset.byte_order,
@@ -127,6 +110,78 @@ impl DirectChunks {
         pool().push(inflated);
         done
     }
+}
+
+/// Which dataset a walk of its chunk index describes: its file, told from another (or from
+/// itself rewritten) as `Source::check_unchanged` tells them apart, its path and its length.
+#[derive(PartialEq, Eq)]
+struct WalkKey {
+    file: (u64, u64),
+    len: u64,
+    modified: (i64, i64),
+    dataset: String,
+    images: usize,
+}
+
+/// The chunk tables walked by this process, the latest last.
+type Walks = Vec<(WalkKey, Option<Arc<[Chunk]>>)>;
+
+static WALKS: Mutex<Walks> = Mutex::new(Vec::new());
+
+/// Walks kept: a few datasets read at once (a scan, its flats and darks from other files).
+const KEPT_WALKS: usize = 8;
+
+/// The chunk of each image of `dataset`, when each lies whole in the file and the index lists
+/// them in image order; `None` leaves the dataset to the library. Background correction opens
+/// a dataset with an image_key up to four times (its key counts, projections, flats, darks)
+/// and `info --stats` twice, and the walk is the slow part of an open (see [`MAX_CHUNKS`]): so
+/// it is done once, and a later open of the same dataset of the same file takes its table.
+fn walked(dataset: &Dataset3) -> Option<Arc<[Chunk]>> {
+    let meta = std::fs::metadata(&dataset.spec.file).ok()?;
+    let key = WalkKey {
+        file: (meta.dev(), meta.ino()),
+        len: meta.len(),
+        modified: (meta.mtime(), meta.mtime_nsec()),
+        dataset: dataset.spec.dataset.clone(),
+        images: dataset.images,
+    };
+    // Held through the walk: the library runs one call at a time anyway (its lock).
+    let mut walks = WALKS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, chunks)) = walks.iter().find(|(k, _)| *k == key) {
+        return chunks.clone();
+    }
+    let chunks = walk(dataset, meta.len()).map(Arc::from);
+    if walks.len() == KEPT_WALKS {
+        walks.remove(0);
+    }
+    walks.push((key, chunks.clone()));
+    chunks
+}
+
+/// Asks the library about every chunk of `dataset` (see [`walked`]).
+fn walk(dataset: &Dataset3, file_len: u64) -> Option<Vec<Chunk>> {
+    let d = &dataset.dataset;
+    if dataset.images > MAX_CHUNKS || d.num_chunks()? != dataset.images {
+        return None;
+    }
+    let mut chunks = Vec::with_capacity(dataset.images);
+    for index in 0..dataset.images {
+        let info = d.chunk_info(index)?;
+        // The chunk index lists chunks in the order of their first image.
+        let fits = info
+            .addr
+            .checked_add(info.size)
+            .is_some_and(|end| end <= file_len);
+        if info.offset.first().copied() != Some(index as u64) || !fits {
+            return None;
+        }
+        chunks.push(Chunk {
+            offset: info.addr,
+            size: info.size,
+            skipped: info.filter_mask,
+        });
+    }
+    Some(chunks)
 }
 
 impl PageDecoder for DirectChunks {
@@ -242,6 +297,27 @@ mod tests {
         let mut data = [0u8; 3];
         unshuffle(&[3, 2, 1], &mut data, 1);
         assert_eq!(data, [3, 2, 1]);
+    }
+
+    #[test]
+    fn a_dataset_opened_again_takes_the_chunk_table_of_its_first_walk() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hdf5");
+        let at = |file: std::path::PathBuf| super::super::DatasetPath {
+            file,
+            dataset: "/frames".into(),
+        };
+        let walk = |file| {
+            let dataset = Dataset3::open(&at(file)).expect("the fixture opens");
+            walked(&dataset).expect("one chunk per image, in order")
+        };
+        let first = walk(fixture.join("stacks.h5"));
+        assert!(Arc::ptr_eq(&first, &walk(fixture.join("stacks.h5"))));
+        // Another file, even with the same bytes, is walked for itself.
+        let copy = tempfile::tempdir().expect("a temporary directory");
+        std::fs::copy(fixture.join("stacks.h5"), copy.path().join("stacks.h5")).expect("copy");
+        let other = walk(copy.path().join("stacks.h5"));
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(first.len(), other.len());
     }
 
     #[test]

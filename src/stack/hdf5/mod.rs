@@ -307,8 +307,7 @@ impl Dataset3 {
     /// Whether its images are decoded by imfilter on every worker at once (chunks of one
     /// image, gzip and shuffle at most; see `chunks`) rather than one at a time by the library.
     pub fn decoded_in_parallel(&self) -> bool {
-        let file_len = std::fs::metadata(&self.spec.file).map_or(0, |m| m.len());
-        self.offset.is_none() && chunks::DirectChunks::for_dataset(self, &[], file_len).is_some()
+        self.offset.is_none() && chunks::DirectChunks::for_dataset(self, &[]).is_some()
     }
 
     fn page_bytes(&self) -> u64 {
@@ -325,9 +324,8 @@ impl Dataset3 {
         let spec = self.spec.clone();
         let Some(offset) = self.offset else {
             let pages = images.iter().map(|_| raw(Vec::new())).collect();
-            let file_len = std::fs::metadata(&spec.file).map_or(0, |m| m.len());
             let decoder: Box<dyn PageDecoder> =
-                match chunks::DirectChunks::for_dataset(&self, images, file_len) {
+                match chunks::DirectChunks::for_dataset(&self, images) {
                     Some(direct) => Box::new(direct),
                     None => Box::new(LibraryPages::new(self, images.to_vec())),
                 };
