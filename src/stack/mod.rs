@@ -36,6 +36,11 @@ impl PageFormat {
     pub fn pixels(&self) -> usize {
         self.width * self.height
     }
+
+    /// Bytes one page's pixels take.
+    pub fn page_bytes(&self) -> u64 {
+        (self.pixels() * self.dtype.bytes()) as u64
+    }
 }
 
 impl std::fmt::Display for PageFormat {
@@ -344,7 +349,7 @@ impl Stack {
     /// decoded into a buffer of their own first (see `decode`); for pages a source's decoder
     /// reads, what the decoder says.
     pub fn read_buffer_bytes(&self) -> u64 {
-        let page = (self.format.pixels() * self.format.dtype.bytes()) as u64;
+        let page = self.format.page_bytes();
         let copies = |raw: &RawPage, order: ByteOrder| match raw.compression {
             code if decode::decodes_whole_chunks(code) => 2,
             _ if raw.tile.is_some()
