@@ -1,6 +1,6 @@
 //! The FITS reader on arbitrary bytes: the header walk in memory (`stack::fits::pages`), every
-//! scaled page converted, then the whole read path of `imfilter::stack` (Source → Stack →
-//! every page).
+//! page of a file with scaled pages converted, then the whole read path of `imfilter::stack`
+//! (Source → Stack → every page).
 //!
 //! Any panic, abort, hang or huge allocation is a bug: bad input must be an `Err`. The seeds in
 //! `fuzz/corpus/fits_reader/` are astropy's files from `fixtures/fits/`; libFuzzer's mutations
@@ -10,7 +10,7 @@
 
 use imfilter::stack::Stack;
 use imfilter::stack::fits;
-use imfilter::with_pixel_type;
+use imfilter::stack::source::PageDecoder;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -24,17 +24,17 @@ const MAX_PAGES: usize = 16;
 const MAX_PAGE_BYTES: usize = 64 << 20;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(pages) = fits::pages(data) {
-        for page in pages.iter().take(MAX_PAGES) {
+    if let Ok((pages, Some(scaled))) = fits::pages(data) {
+        for (index, page) in pages.iter().enumerate().take(MAX_PAGES) {
             let Some(bytes) = page.dtype().ok().and_then(|d| {
                 let pixels = page.width.checked_mul(page.height)?;
                 usize::try_from(pixels).ok()?.checked_mul(d.bytes())
             }) else {
                 continue;
             };
-            if page.fits_scaling.is_some() && bytes <= MAX_PAGE_BYTES {
+            if bytes <= MAX_PAGE_BYTES {
                 let mut out = vec![0u8; bytes];
-                let _ = fits::decode_scaled(data, page, &mut out);
+                let _ = scaled.decode(data, index, &mut out);
             }
         }
     }
@@ -43,20 +43,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(stack) = Stack::open(&path) else {
         return;
     };
-    let format = stack.format;
-    let page_bytes = format
-        .width
-        .checked_mul(format.height)
-        .and_then(|n| n.checked_mul(format.dtype.bytes()));
-    if page_bytes.is_none_or(|n| n > MAX_PAGE_BYTES) {
+    if common::page_bytes(&stack).is_none_or(|n| n > MAX_PAGE_BYTES) {
         return;
     }
-    with_pixel_type!(format.dtype, T => {
-        let mut scratch: Vec<T> = Vec::new();
-        for index in 0..stack.len().min(MAX_PAGES) {
-            if let Ok(pixels) = stack.page::<T>(index, &mut scratch) {
-                assert_eq!(pixels.len(), format.width * format.height, "page {index} has the wrong length");
-            }
-        }
-    });
+    common::read_pages(&stack, MAX_PAGES);
 });

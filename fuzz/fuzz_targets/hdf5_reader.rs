@@ -9,7 +9,6 @@
 #![no_main]
 
 use imfilter::stack::hdf5::{DatasetPath, Keys, Role, open_spec};
-use imfilter::with_pixel_type;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -42,22 +41,10 @@ fuzz_target!(|data: &[u8]| {
             let Ok(stack) = open_spec(&spec, &Keys::Auto, role) else {
                 continue;
             };
-            let format = stack.format;
-            let page_bytes = format
-                .width
-                .checked_mul(format.height)
-                .and_then(|n| n.checked_mul(format.dtype.bytes()));
-            if page_bytes.is_none_or(|n| n > MAX_PAGE_BYTES) {
+            if common::page_bytes(&stack).is_none_or(|n| n > MAX_PAGE_BYTES) {
                 continue;
             }
-            with_pixel_type!(format.dtype, T => {
-                let mut scratch: Vec<T> = Vec::new();
-                for index in 0..stack.len().min(MAX_PAGES) {
-                    if let Ok(pixels) = stack.page::<T>(index, &mut scratch) {
-                        assert_eq!(pixels.len(), format.width * format.height);
-                    }
-                }
-            });
+            common::read_pages(&stack, MAX_PAGES);
         }
     }
 });

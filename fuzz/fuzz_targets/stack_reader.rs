@@ -7,7 +7,6 @@
 
 use imfilter::stack::Stack;
 use imfilter::stack::ifd::{TiffFile, tag};
-use imfilter::with_pixel_type;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -67,22 +66,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(stack) = Stack::open(&path) else {
         return;
     };
-    let format = stack.format;
-    let page_bytes = format
-        .width
-        .checked_mul(format.height)
-        .and_then(|n| n.checked_mul(format.dtype.bytes()));
-    if guarded() && page_bytes.is_none_or(|n| n > MAX_PAGE_BYTES) {
+    if guarded() && common::page_bytes(&stack).is_none_or(|n| n > MAX_PAGE_BYTES) {
         return;
     }
     let _ = stack.description();
     let _ = stack.carried_tags();
-    with_pixel_type!(format.dtype, T => {
-        let mut scratch: Vec<T> = Vec::new();
-        for index in 0..stack.len().min(MAX_PAGES) {
-            if let Ok(pixels) = stack.page::<T>(index, &mut scratch) {
-                assert_eq!(pixels.len(), format.width * format.height, "page {index} has the wrong length");
-            }
-        }
-    });
+    common::read_pages(&stack, MAX_PAGES);
 });

@@ -28,7 +28,7 @@ use crate::job::Job;
 use crate::stack::PageFormat;
 use crate::stack::hdf5::{DatasetPath, HISTORY_ATTRIBUTE, one_line};
 use crate::stack::mapped::WriteMap;
-use crate::stack::write::{Compression, Layout, WriteOptions};
+use crate::stack::write::{Compression, WriteOptions};
 use crate::with_pixel_type;
 
 /// Where the dataset's pixels start: a page boundary, so the map's first pixel is aligned for
@@ -94,12 +94,9 @@ pub(super) fn create(
     let Home::Temporary(temp, _) = &home else {
         bail!("invariant: an HDF5 output is a temporary file beside its path");
     };
-    let data_len = (format.pixels() * format.dtype.bytes()) as u64 * pages as u64;
-    // Only the TIFF writer reads the layout's offsets; for the output code it says how many
-    // pages the file holds and that no TIFF compression is to be done.
-    let layout = Layout::new(pages, format, &WriteOptions::default());
+    let data_len = format.page_bytes() * pages as u64;
     let compressed = options.compression == Compression::Deflate;
-    let (map, hdf5) = if compressed {
+    let (map, deferred) = if compressed {
         let staging = tempfile::tempfile_in(staging_dir)
             .with_context(|| format!("{}: cannot create a staging file", named()))?;
         reserve(&staging, data_len, final_path)?;
@@ -123,10 +120,12 @@ pub(super) fn create(
     Ok(OutputFile {
         final_path: final_path.to_path_buf(),
         home,
-        layout,
         restore_mode,
-        pixels: Pixels::Mapped(map),
-        hdf5,
+        pixels: Pixels::Hdf5 {
+            map,
+            pages,
+            deferred,
+        },
     })
 }
 
@@ -173,8 +172,20 @@ fn lay_out_contiguous(
 }
 
 /// Writes a compressed output's pixels (`bytes`, every image in order, native byte order)
-/// into a new HDF5 file at `path`.
-pub(super) fn write_deferred(path: &Path, deferred: &Deferred, bytes: &[u8]) -> Result<()> {
+/// into its temporary file, a new HDF5 file.
+pub(super) fn write_deferred(output: &OutputFile, deferred: &Deferred, bytes: &[u8]) -> Result<()> {
+    let Home::Temporary(path, _) = &output.home else {
+        bail!("invariant: an HDF5 output is a temporary file beside its path");
+    };
+    write_compressed(path, deferred, bytes)
+        .with_context(|| format!("{}: cannot write", output.final_path.display()))?;
+    // The library wrote the file by its path: that path must still name our file.
+    output.home.reopen(&output.final_path)?;
+    Ok(())
+}
+
+/// A new HDF5 file at `path` holding `bytes` compressed as `deferred` says.
+fn write_compressed(path: &Path, deferred: &Deferred, bytes: &[u8]) -> Result<()> {
     let file = hdf5_metno::File::create(path).map_err(library)?;
     let (parent, name) = parent_group(&file, &deferred.dataset)?;
     let format = deferred.format;

@@ -112,26 +112,33 @@ impl Destination {
 struct OutputFile {
     final_path: PathBuf,
     home: Home,
-    layout: Layout,
     /// The mode the umask gave the file, put back by `settle` before the rename: until then its
     /// owner must be able to reopen it for reading and writing, which a umask such as 0222
     /// would not allow.
     restore_mode: Option<fs::Permissions>,
     pixels: Pixels,
-    /// An HDF5 output that the library still has to write at `finish` (compressed).
-    hdf5: Option<hdf5::Deferred>,
 }
 
-/// Where an output file's pixels are computed.
+/// Where an output file's pixels are computed, and what the file is.
 enum Pixels {
-    /// Mapped for the whole run: the pixel block of a multi-page file or, with compression, of
-    /// an unnamed staging file (alive while mapped) compressed into the output by `commit`.
-    Mapped(WriteMap),
-    /// The one image of a directory's file, mapped (or, with compression, computed in memory
-    /// and compressed at once) only while a worker computes it: see [`OutputPage`]. `written`
-    /// once its page is closed: the file is allocated and its directory written beforehand, so
-    /// an image never computed would otherwise commit as a valid-looking image of zeros.
-    OnDemand { written: bool },
+    /// A multi-page TIFF laid out as `layout`, its pixel block mapped for the whole run: in the
+    /// file or, with compression, in an unnamed staging file (alive while mapped) compressed
+    /// into the output by `finish`.
+    Mapped { map: WriteMap, layout: Layout },
+    /// The one image of a directory's TIFF file, mapped (or, with compression, computed in
+    /// memory and compressed at once) only while a worker computes it: see [`OutputPage`].
+    /// `written` once its page is closed: the file is allocated and its directory written
+    /// beforehand, so an image never computed would otherwise commit as a valid-looking image
+    /// of zeros.
+    OnDemand { layout: Layout, written: bool },
+    /// The `pages` images of an HDF5 file's dataset, mapped for the whole run (see `hdf5`): in
+    /// the file or, with compression, in a staging file that the library compresses into the
+    /// file at `finish` (`deferred`).
+    Hdf5 {
+        map: WriteMap,
+        pages: usize,
+        deferred: Option<hdf5::Deferred>,
+    },
 }
 
 /// Where an output file is until it is committed.
@@ -375,14 +382,19 @@ impl PendingOutput {
     pub fn pages_mut<T: Pixel>(&mut self, page_len: usize) -> Vec<OutputPage<'_, T>> {
         let mut pages = Vec::new();
         for f in &mut self.files {
-            if matches!(f.pixels, Pixels::OnDemand { .. }) {
-                debug_assert_eq!(f.layout.pages, 1);
+            if let Pixels::OnDemand { layout, .. } = &f.pixels {
+                debug_assert_eq!(layout.pages, 1);
                 pages.push(OutputPage(PageTarget::File(f)));
-            } else if let Pixels::Mapped(map) = &mut f.pixels {
-                let mine = map.pages_mut::<T>(page_len);
-                debug_assert_eq!(mine.len(), f.layout.pages);
-                pages.extend(mine.into_iter().map(|p| OutputPage(PageTarget::Slice(p))));
+                continue;
             }
+            let (map, count) = match &mut f.pixels {
+                Pixels::Mapped { map, layout } => (map, layout.pages),
+                Pixels::Hdf5 { map, pages, .. } => (map, *pages),
+                Pixels::OnDemand { .. } => continue,
+            };
+            let mine = map.pages_mut::<T>(page_len);
+            debug_assert_eq!(mine.len(), count);
+            pages.extend(mine.into_iter().map(|p| OutputPage(PageTarget::Slice(p))));
         }
         pages
     }
@@ -715,10 +727,11 @@ impl OutputFile {
         Ok(OutputFile {
             final_path: final_path.to_path_buf(),
             home,
-            layout: layout.clone(),
             restore_mode,
-            pixels: Pixels::Mapped(map),
-            hdf5: None,
+            pixels: Pixels::Mapped {
+                map,
+                layout: layout.clone(),
+            },
         })
     }
 
@@ -737,19 +750,31 @@ impl OutputFile {
         Ok(OutputFile {
             final_path: final_path.to_path_buf(),
             home,
-            layout: layout.clone(),
             restore_mode,
-            pixels: Pixels::OnDemand { written: false },
-            hdf5: None,
+            pixels: Pixels::OnDemand {
+                layout: layout.clone(),
+                written: false,
+            },
         })
     }
 
-    /// Writes `pixels`, compressed, into the output file, and cuts off what its allocation
-    /// left beyond them.
-    fn write_compressed(&self, pixels: &[u8]) -> Result<()> {
+    /// The layout of a directory's file, whose one image is opened by the worker computing it.
+    fn own_image_layout(&self) -> Result<&Layout> {
+        match &self.pixels {
+            Pixels::OnDemand { layout, .. } => Ok(layout),
+            _ => bail!(
+                "{}: invariant: only a directory's file is opened image by image",
+                self.final_path.display()
+            ),
+        }
+    }
+
+    /// Writes `pixels`, compressed, into the output file laid out as `layout`, and cuts off
+    /// what its allocation left beyond them.
+    fn write_compressed(&self, layout: &Layout, pixels: &[u8]) -> Result<()> {
         let file = self.home.reopen(&self.final_path)?;
-        self.layout
-            .write_compressed(pixels, self.layout.options.compression, &file)
+        layout
+            .write_compressed(pixels, layout.options.compression, &file)
             .and_then(|end| file.set_len(end))
             .with_context(|| format!("{}: cannot write", self.final_path.display()))
     }
@@ -761,19 +786,16 @@ impl OutputFile {
     /// is still mapped write-protects it in the page table and interrupts every other CPU to
     /// flush its TLB, one page at a time (20 % of the samples of a 1,024-file run).
     fn finish(self) -> Result<FinishedFile> {
-        if let (Pixels::Mapped(map), Some(deferred), Home::Temporary(path, _)) =
-            (&self.pixels, &self.hdf5, &self.home)
-        {
-            hdf5::write_deferred(path, deferred, map.bytes())
-                .with_context(|| format!("{}: cannot write", self.final_path.display()))?;
-            // The library wrote the file by its path: that path must still name our file.
-            self.home.reopen(&self.final_path)?;
-        }
         match &self.pixels {
-            Pixels::Mapped(map) if layout_compressed(&self.layout) => {
-                self.write_compressed(map.bytes())?
+            Pixels::Mapped { map, layout } if layout_compressed(layout) => {
+                self.write_compressed(layout, map.bytes())?
             }
-            Pixels::OnDemand { written: false } => bail!(
+            Pixels::Hdf5 {
+                map,
+                deferred: Some(deferred),
+                ..
+            } => hdf5::write_deferred(&self, deferred, map.bytes())?,
+            Pixels::OnDemand { written: false, .. } => bail!(
                 "{}: invariant: its image was never written",
                 self.final_path.display()
             ),
@@ -810,8 +832,10 @@ impl<'a, T: Pixel> OutputPage<'a, T> {
             PageTarget::Slice(pixels) => return Ok(OpenPage(Open::Slice(pixels))),
             PageTarget::File(file) => file,
         };
-        let pixels = file.layout.format.pixels();
-        if layout_compressed(&file.layout) {
+        let layout = file.own_image_layout()?;
+        let pixels = layout.format.pixels();
+        let (offset, len) = (layout.data_offset, layout.data_len() as usize);
+        if layout_compressed(layout) {
             let mut buffer = Vec::new();
             buffer.try_reserve_exact(pixels).map_err(|_| {
                 anyhow!(
@@ -825,12 +849,7 @@ impl<'a, T: Pixel> OutputPage<'a, T> {
         }
         let named = || format!("{}: cannot map the output", file.final_path.display());
         let handle = file.home.reopen(&file.final_path)?;
-        let map = WriteMap::new(
-            &handle,
-            file.layout.data_offset,
-            file.layout.data_len() as usize,
-        )
-        .with_context(named)?;
+        let map = WriteMap::new(&handle, offset, len).with_context(named)?;
         Ok(OpenPage(Open::Map(map, file)))
     }
 }
@@ -856,11 +875,13 @@ impl<T: Pixel> OpenPage<'_, T> {
                 file
             }
             Open::Buffer(pixels, file) => {
-                file.write_compressed(bytemuck::cast_slice(&pixels))?;
+                file.write_compressed(file.own_image_layout()?, bytemuck::cast_slice(&pixels))?;
                 file
             }
         };
-        file.pixels = Pixels::OnDemand { written: true };
+        if let Pixels::OnDemand { written, .. } = &mut file.pixels {
+            *written = true;
+        }
         Ok(())
     }
 }

@@ -7,8 +7,9 @@
 //! is exactly an uncompressed big-endian TIFF page stored as one strip: this module only parses
 //! the headers and describes each image plane as a [`RawPage`] at its offset in the mapped
 //! file, and `Stack::page` reads it as it reads such a TIFF page (copied and byte-swapped on a
-//! little-endian machine). Only pages whose values are scaled (`BZERO`, `BSCALE`, `BLANK`)
-//! need a conversion of their own ([`decode_scaled`]).
+//! little-endian machine). Only a file with pages whose values are scaled (`BZERO`, `BSCALE`,
+//! `BLANK`) needs a conversion of its own: its pages are read by [`ScaledPages`], the file's
+//! [`PageDecoder`].
 //!
 //! Why not a crate: `fitsio` wraps the C library cfitsio, which `cargo install` cannot build
 //! without it installed; the pure-Rust readers (`fitsrs`, `fitrs`, `fitsio-pure`) read the data
@@ -34,7 +35,7 @@
 
 use std::collections::HashMap;
 
-use super::source::RawPage;
+use super::source::{PageDecoder, RawPage};
 use crate::pixel::DType;
 
 /// The FITS block: headers and data both come in whole blocks.
@@ -55,13 +56,6 @@ pub fn is_fits_name(name: &str) -> bool {
 }
 
 /// How a page's stored values become its pixels, for the pages that are not read as stored.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scaling {
-    /// The stored type (BITPIX): 8, 16, 32, 64, −32 or −64.
-    pub bitpix: i32,
-    pub rule: Rule,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
     /// BITPIX 16 or 32 with BZERO = 2^(bits−1) and BSCALE = 1: unsigned integers, stored with
@@ -126,11 +120,13 @@ impl Rule {
     }
 }
 
-/// The image pages of a FITS file, in HDU order (a cube's planes in `NAXIS3` order). HDUs
-/// without data (an empty primary) are skipped; tables and anything that is not a 2-D image
-/// or a 3-D cube are refused with a sentence saying which HDU holds what.
-pub fn pages(bytes: &[u8]) -> Result<Vec<RawPage>, String> {
+/// The image pages of a FITS file, in HDU order (a cube's planes in `NAXIS3` order), and the
+/// decoder that reads them when any page's values are scaled (`None`: every page is read as
+/// stored). HDUs without data (an empty primary) are skipped; tables and anything that is not
+/// a 2-D image or a 3-D cube are refused with a sentence saying which HDU holds what.
+pub fn pages(bytes: &[u8]) -> Result<(Vec<RawPage>, Option<ScaledPages>), String> {
     let mut pages = Vec::new();
+    let mut planes = Vec::new();
     let mut at = 0;
     let mut hdu = 0;
     let mut image_hdus = 0;
@@ -168,20 +164,18 @@ pub fn pages(bytes: &[u8]) -> Result<Vec<RawPage>, String> {
             image_hdus += 1;
             let stored = image.width * image.height * image.stored_bytes;
             for plane in 0..image.planes {
-                pages.push(RawPage {
-                    width: image.width,
-                    height: image.height,
-                    bits_per_sample: image.dtype.bits(),
-                    samples_per_pixel: 1,
-                    sample_format: image.dtype.sample_format(),
-                    compression: 1,
-                    predictor: 1,
-                    photometric: None,
-                    tile: None,
-                    rows_per_strip: image.height,
-                    chunks: vec![(data_start + plane * stored, stored)],
-                    jpeg_tables: None,
-                    fits_scaling: image.scaling,
+                let offset = data_start + plane * stored;
+                pages.push(RawPage::plain(
+                    image.width,
+                    image.height,
+                    image.dtype,
+                    vec![(offset, stored)],
+                ));
+                planes.push(Plane {
+                    offset,
+                    bytes: stored,
+                    bitpix: image.bitpix,
+                    rule: image.rule,
                 });
             }
         }
@@ -197,7 +191,11 @@ pub fn pages(bytes: &[u8]) -> Result<Vec<RawPage>, String> {
             if hdu == 1 { "" } else { "s" }
         ));
     }
-    Ok(pages)
+    let scaled = planes
+        .iter()
+        .any(|p| p.rule.is_some())
+        .then_some(ScaledPages { planes });
+    Ok((pages, scaled))
 }
 
 /// One header's value cards and where its data begins.
@@ -334,8 +332,10 @@ struct Image {
     planes: u64,
     /// Bytes per stored value.
     stored_bytes: u64,
+    /// The stored type: 8, 16, 32, 64, −32 or −64.
+    bitpix: i32,
     dtype: DType,
-    scaling: Option<Scaling>,
+    rule: Option<Rule>,
 }
 
 impl Unit {
@@ -442,7 +442,7 @@ impl Unit {
                 ));
             }
         };
-        let (dtype, scaling) = values(h, bitpix as i32, hdu)?;
+        let (dtype, rule) = values(h, bitpix as i32, hdu)?;
         Ok(Unit {
             data_bytes,
             image: Some(Image {
@@ -450,8 +450,9 @@ impl Unit {
                 height: axes[1],
                 planes,
                 stored_bytes,
+                bitpix: bitpix as i32,
                 dtype,
-                scaling,
+                rule,
             }),
         })
     }
@@ -459,7 +460,7 @@ impl Unit {
 
 /// The pixel type of an image and how its stored values become pixels (`None`: as stored),
 /// following astropy (see the module's table).
-fn values(h: &Header<'_>, bitpix: i32, hdu: usize) -> Result<(DType, Option<Scaling>), String> {
+fn values(h: &Header<'_>, bitpix: i32, hdu: usize) -> Result<(DType, Option<Rule>), String> {
     let bzero = h.real("BZERO", 0.0, hdu)?;
     let bscale = h.real("BSCALE", 1.0, hdu)?;
     // astropy ignores a BLANK that is not an integer, and any BLANK of float data.
@@ -485,7 +486,7 @@ fn values(h: &Header<'_>, bitpix: i32, hdu: usize) -> Result<(DType, Option<Scal
         };
         return Ok((dtype, None));
     }
-    let scaled = |dtype, rule| Ok((dtype, Some(Scaling { bitpix, rule })));
+    let scaled = |dtype, rule| Ok((dtype, Some(rule)));
     if bscale == 1.0 {
         match (bitpix, bzero) {
             (8, -128.0) => return scaled(DType::I16, Rule::SignedBytes),
@@ -512,52 +513,100 @@ fn values(h: &Header<'_>, bitpix: i32, hdu: usize) -> Result<(DType, Option<Scal
     )
 }
 
-/// Converts the stored values of a scaled `page` of the file `bytes` into `dst`, native byte
-/// order, the page's type.
-pub fn decode_scaled(bytes: &[u8], page: &RawPage, dst: &mut [u8]) -> Result<(), String> {
-    let (Some(scaling), [(offset, count)]) = (page.fits_scaling, page.chunks.as_slice()) else {
-        return Err("invariant: a scaled FITS page is one run".into());
-    };
-    let stored = usize::try_from(*offset)
-        .ok()
-        .zip(usize::try_from(*count).ok())
-        .and_then(|(o, n)| bytes.get(o..)?.get(..n))
-        .ok_or("pixel data lies past the end of the file")?;
-    let rule = scaling.rule;
-    match (scaling.bitpix, rule) {
-        (16, Rule::Unsigned) => convert(stored, dst, |b: [u8; 2]| {
-            (u16::from_be_bytes(b) ^ 0x8000).to_ne_bytes()
-        }),
-        (32, Rule::Unsigned) => convert(stored, dst, |b: [u8; 4]| {
-            (u32::from_be_bytes(b) ^ 0x8000_0000).to_ne_bytes()
-        }),
-        (8, Rule::SignedBytes) => convert(stored, dst, |b: [u8; 1]| {
-            (i16::from(b[0]) - 128).to_ne_bytes()
-        }),
-        (8, _) => convert(stored, dst, |b: [u8; 1]| {
-            rule.f32(f32::from(b[0]), Some(i64::from(b[0])))
-                .to_ne_bytes()
-        }),
-        (16, _) => convert(stored, dst, |b: [u8; 2]| {
-            let raw = i16::from_be_bytes(b);
-            rule.f32(f32::from(raw), Some(i64::from(raw))).to_ne_bytes()
-        }),
-        (-32, _) => convert(stored, dst, |b: [u8; 4]| {
-            rule.f32(f32::from_be_bytes(b), None).to_ne_bytes()
-        }),
-        (32, _) => convert(stored, dst, |b: [u8; 4]| {
-            let raw = i32::from_be_bytes(b);
-            rule.f64(f64::from(raw), Some(i64::from(raw))).to_ne_bytes()
-        }),
-        // Rounded to nearest, as numpy's int64 → float64 cast.
-        (64, _) => convert(stored, dst, |b: [u8; 8]| {
-            let raw = i64::from_be_bytes(b);
-            rule.f64(raw as f64, Some(raw)).to_ne_bytes()
-        }),
-        (-64, _) => convert(stored, dst, |b: [u8; 8]| {
-            rule.f64(f64::from_be_bytes(b), None).to_ne_bytes()
-        }),
-        (bitpix, _) => Err(format!("invariant: BITPIX {bitpix} was refused at open")),
+/// The pages of a FITS file in which some page's values are scaled, read from the file's
+/// bytes: a scaled page converted by its rule, and an unscaled one beside it only brought to
+/// native byte order (a decoder reads every page of its file).
+#[derive(Debug)]
+pub struct ScaledPages {
+    /// One per page.
+    planes: Vec<Plane>,
+}
+
+/// One image plane as the file stores it.
+#[derive(Debug, Clone, Copy)]
+struct Plane {
+    offset: u64,
+    bytes: u64,
+    /// The stored type: 8, 16, 32, 64, −32 or −64.
+    bitpix: i32,
+    /// How its stored values become pixels (`None`: as stored).
+    rule: Option<Rule>,
+}
+
+impl PageDecoder for ScaledPages {
+    fn decode(&self, bytes: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String> {
+        self.planes[page]
+            .decode(bytes, dst)
+            .map_err(|why| format!("page {page}: {why}"))
+    }
+
+    /// Converted straight into the page.
+    fn page_buffers(&self) -> u64 {
+        1
+    }
+}
+
+impl Plane {
+    /// Its pixels into `dst`: native byte order, the page's type.
+    fn decode(&self, bytes: &[u8], dst: &mut [u8]) -> Result<(), String> {
+        let stored = usize::try_from(self.offset)
+            .ok()
+            .zip(usize::try_from(self.bytes).ok())
+            .and_then(|(o, n)| bytes.get(o..)?.get(..n))
+            .ok_or("pixel data lies past the end of the file")?;
+        let Some(rule) = self.rule else {
+            // Big-endian in the file: only the byte order changes.
+            return match self.bitpix {
+                8 => convert(stored, dst, |b: [u8; 1]| b),
+                16 => convert(stored, dst, |b: [u8; 2]| {
+                    u16::from_be_bytes(b).to_ne_bytes()
+                }),
+                32 | -32 => convert(stored, dst, |b: [u8; 4]| {
+                    u32::from_be_bytes(b).to_ne_bytes()
+                }),
+                -64 => convert(stored, dst, |b: [u8; 8]| {
+                    u64::from_be_bytes(b).to_ne_bytes()
+                }),
+                bitpix => Err(format!(
+                    "invariant: BITPIX {bitpix} unscaled was refused at open"
+                )),
+            };
+        };
+        match (self.bitpix, rule) {
+            (16, Rule::Unsigned) => convert(stored, dst, |b: [u8; 2]| {
+                (u16::from_be_bytes(b) ^ 0x8000).to_ne_bytes()
+            }),
+            (32, Rule::Unsigned) => convert(stored, dst, |b: [u8; 4]| {
+                (u32::from_be_bytes(b) ^ 0x8000_0000).to_ne_bytes()
+            }),
+            (8, Rule::SignedBytes) => convert(stored, dst, |b: [u8; 1]| {
+                (i16::from(b[0]) - 128).to_ne_bytes()
+            }),
+            (8, _) => convert(stored, dst, |b: [u8; 1]| {
+                rule.f32(f32::from(b[0]), Some(i64::from(b[0])))
+                    .to_ne_bytes()
+            }),
+            (16, _) => convert(stored, dst, |b: [u8; 2]| {
+                let raw = i16::from_be_bytes(b);
+                rule.f32(f32::from(raw), Some(i64::from(raw))).to_ne_bytes()
+            }),
+            (-32, _) => convert(stored, dst, |b: [u8; 4]| {
+                rule.f32(f32::from_be_bytes(b), None).to_ne_bytes()
+            }),
+            (32, _) => convert(stored, dst, |b: [u8; 4]| {
+                let raw = i32::from_be_bytes(b);
+                rule.f64(f64::from(raw), Some(i64::from(raw))).to_ne_bytes()
+            }),
+            // Rounded to nearest, as numpy's int64 → float64 cast.
+            (64, _) => convert(stored, dst, |b: [u8; 8]| {
+                let raw = i64::from_be_bytes(b);
+                rule.f64(raw as f64, Some(raw)).to_ne_bytes()
+            }),
+            (-64, _) => convert(stored, dst, |b: [u8; 8]| {
+                rule.f64(f64::from_be_bytes(b), None).to_ne_bytes()
+            }),
+            (bitpix, _) => Err(format!("invariant: BITPIX {bitpix} was refused at open")),
+        }
     }
 }
 
@@ -615,12 +664,12 @@ mod tests {
     #[test]
     fn an_unscaled_int16_image_is_one_page_at_the_first_data_block() {
         let f = file(&IMAGE_2X2, &[0, 1, 0, 2, 0, 3, 0, 4]);
-        let pages = pages(&f).expect("pages");
+        let (pages, scaled) = pages(&f).expect("pages");
         assert_eq!(pages.len(), 1);
         assert_eq!((pages[0].width, pages[0].height), (2, 2));
         assert_eq!(pages[0].dtype(), Ok(DType::I16));
         assert_eq!(pages[0].chunks, vec![(2880, 8)]);
-        assert!(pages[0].fits_scaling.is_none());
+        assert!(scaled.is_none());
     }
 
     #[test]
@@ -636,10 +685,11 @@ mod tests {
         let mut cards = IMAGE_2X2.to_vec();
         cards.push("BZERO   =                32768");
         let f = file(&cards, &[0x80, 0, 0x7f, 0xff, 0, 0, 0xff, 0xff]);
-        let page = &pages(&f).expect("pages")[0];
-        assert_eq!(page.dtype(), Ok(DType::U16));
+        let (pages, scaled) = pages(&f).expect("pages");
+        assert_eq!(pages[0].dtype(), Ok(DType::U16));
         let mut out = [0u8; 8];
-        decode_scaled(&f, page, &mut out).expect("decode");
+        let scaled = scaled.expect("a decoder for the scaled page");
+        scaled.decode(&f, 0, &mut out).expect("decode");
         let v: Vec<u16> = out
             .chunks(2)
             .map(|c| u16::from_ne_bytes([c[0], c[1]]))
@@ -657,10 +707,11 @@ mod tests {
         ]);
         cards.push("BLANK   =                   -1");
         let f = file(&cards, &[0, 4, 0xff, 0xff, 0x80, 0, 0, 0]);
-        let page = &pages(&f).expect("pages")[0];
-        assert_eq!(page.dtype(), Ok(DType::F32));
+        let (pages, scaled) = pages(&f).expect("pages");
+        assert_eq!(pages[0].dtype(), Ok(DType::F32));
         let mut out = [0u8; 16];
-        decode_scaled(&f, page, &mut out).expect("decode");
+        let scaled = scaled.expect("a decoder for the scaled page");
+        scaled.decode(&f, 0, &mut out).expect("decode");
         let v: Vec<f32> = out
             .chunks(4)
             .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
@@ -669,6 +720,51 @@ mod tests {
         assert!(v[1].is_nan());
         assert_eq!(v[2], -16374.0);
         assert_eq!(v[3], 10.0);
+    }
+
+    #[test]
+    fn beside_a_scaled_page_an_unscaled_one_is_read_as_stored() {
+        let mut f = file(
+            &[
+                IMAGE_2X2[0],
+                "BITPIX  =                  -32",
+                "NAXIS   =                    2",
+                "NAXIS1  =                    2",
+                "NAXIS2  =                    2",
+            ],
+            &[1.5f32, -2.0, 0.0, 3.25]
+                .iter()
+                .flat_map(|v| v.to_be_bytes())
+                .collect::<Vec<u8>>(),
+        );
+        f.extend(file(
+            &[
+                "XTENSION= 'IMAGE   '",
+                "BITPIX  =                   16",
+                "NAXIS   =                    2",
+                "NAXIS1  =                    2",
+                "NAXIS2  =                    2",
+                "PCOUNT  =                    0",
+                "GCOUNT  =                    1",
+                "BSCALE  =                  0.5",
+            ],
+            &[0, 2, 0, 4, 0, 6, 0, 8],
+        ));
+        let (pages, scaled) = pages(&f).expect("pages");
+        assert_eq!(pages.len(), 2);
+        assert!(pages.iter().all(|p| p.dtype() == Ok(DType::F32)));
+        let scaled = scaled.expect("a decoder for the file's pages");
+        let read = |page| {
+            let mut out = [0u8; 16];
+            scaled.decode(&f, page, &mut out).expect("decode");
+            out.as_chunks::<4>()
+                .0
+                .iter()
+                .map(|b| f32::from_ne_bytes(*b))
+                .collect::<Vec<f32>>()
+        };
+        assert_eq!(read(0), [1.5, -2.0, 0.0, 3.25]);
+        assert_eq!(read(1), [1.0, 2.0, 3.0, 4.0]);
     }
 
     #[test]
@@ -760,7 +856,8 @@ mod tests {
 
     /// A quick, deterministic stand-in for the fuzz target (`fuzz/fuzz_targets/fits_reader.rs`)
     /// that runs with `cargo test`: astropy's files with cut, flipped and rewritten header
-    /// values must give pages or an error, never a panic, and every scaled page must convert.
+    /// values must give pages or an error, never a panic, and every page of a file with scaled
+    /// pages must convert.
     #[test]
     fn mutated_astropy_files_give_pages_or_an_error_never_a_panic() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fits");
@@ -800,12 +897,16 @@ mod tests {
                         bytes[card + 10..card + 30].copy_from_slice(value.as_bytes());
                     }
                 }
-                let Ok(pages) = pages(&bytes) else { continue };
-                for page in pages.iter().filter(|p| p.fits_scaling.is_some()) {
+                let Ok((pages, Some(scaled))) = pages(&bytes) else {
+                    continue;
+                };
+                for (index, page) in pages.iter().enumerate() {
                     let dtype = page.dtype().expect("a FITS page has a supported type");
                     let n = (page.width * page.height) as usize * dtype.bytes();
                     if n <= 1 << 24 {
-                        decode_scaled(&bytes, page, &mut vec![0; n]).expect("a scaled page");
+                        scaled
+                            .decode(&bytes, index, &mut vec![0; n])
+                            .expect("a page of a file with scaled pages");
                     }
                 }
             }

@@ -36,6 +36,11 @@ impl PageFormat {
     pub fn pixels(&self) -> usize {
         self.width * self.height
     }
+
+    /// Bytes one page's pixels take.
+    pub fn page_bytes(&self) -> u64 {
+        (self.pixels() * self.dtype.bytes()) as u64
+    }
 }
 
 impl std::fmt::Display for PageFormat {
@@ -316,11 +321,6 @@ impl Stack {
             })?;
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
-        if raw.fits_scaling.is_some() {
-            fits::decode_scaled(&bytes, raw, dst)
-                .map_err(|why| anyhow!("{}: page {}: {why}", source.path.display(), at.page))?;
-            return Ok(Page::Borrowed(scratch));
-        }
         if let Some(decoder) = &source.decoder {
             decoder
                 .decode(&bytes, at.page, dst)
@@ -346,10 +346,10 @@ impl Stack {
 
     /// The memory a worker holds to read one page: nothing for pages read in place from a
     /// map; a page for pages decoded or copied; two for LZW, Deflate, LZMA and ZSTD, which are
-    /// decoded into a buffer of their own first (see `decode`), and for pages the HDF5 library
-    /// reads.
+    /// decoded into a buffer of their own first (see `decode`); for pages a source's decoder
+    /// reads, what the decoder says.
     pub fn read_buffer_bytes(&self) -> u64 {
-        let page = (self.format.pixels() * self.format.dtype.bytes()) as u64;
+        let page = self.format.page_bytes();
         let copies = |raw: &RawPage, order: ByteOrder| match raw.compression {
             code if decode::decodes_whole_chunks(code) => 2,
             _ if raw.tile.is_some()
@@ -365,9 +365,8 @@ impl Stack {
             .iter()
             .map(|at| {
                 let source = &self.sources[at.source];
-                match source.decoder {
-                    // The HDF5 library reads into an array of its own, then copied.
-                    Some(_) => 2,
+                match &source.decoder {
+                    Some(decoder) => decoder.page_buffers(),
                     None => copies(&source.pages[at.page], source.byte_order),
                 }
             })
@@ -402,7 +401,9 @@ impl Stack {
         );
         let at = self.pages[index];
         let source = &self.sources[at.source];
-        if source.byte_order != ByteOrder::native() {
+        // A decoder's pages may lie in plain runs of the file, but their values are not its
+        // bytes (FITS's scaled values).
+        if source.decoder.is_some() || source.byte_order != ByteOrder::native() {
             return None;
         }
         let start = source.pages[at.page].contiguous_offset()? as usize;

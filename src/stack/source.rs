@@ -46,12 +46,29 @@ pub struct RawPage {
     pub chunks: Vec<(u64, u64)>,
     /// JPEG pages: the tables their strips or tiles share (TIFF Technical Note 2).
     pub jpeg_tables: Option<Vec<u8>>,
-    /// For a FITS page whose stored values are scaled (BZERO, BSCALE, BLANK): how they become
-    /// its pixels, which are then of another type than stored (`None`: read as stored).
-    pub fits_scaling: Option<super::fits::Scaling>,
 }
 
 impl RawPage {
+    /// A grayscale page of `dtype` samples stored uncompressed in one strip: at `chunks` in
+    /// the file (none for a page only its source's decoder reads), as FITS and HDF5 store
+    /// images.
+    pub fn plain(width: u64, height: u64, dtype: DType, chunks: Vec<(u64, u64)>) -> RawPage {
+        RawPage {
+            width,
+            height,
+            bits_per_sample: dtype.bits(),
+            samples_per_pixel: 1,
+            sample_format: dtype.sample_format(),
+            compression: 1,
+            predictor: 1,
+            photometric: None,
+            tile: None,
+            rows_per_strip: height,
+            chunks,
+            jpeg_tables: None,
+        }
+    }
+
     pub fn compression_name(&self) -> String {
         compression_name(self.compression)
     }
@@ -101,7 +118,7 @@ impl RawPage {
 
     /// The offset of the pixel block when it is one uncompressed contiguous run.
     pub fn contiguous_offset(&self) -> Option<u64> {
-        if self.compression != 1 || self.tile.is_some() || self.fits_scaling.is_some() {
+        if self.compression != 1 || self.tile.is_some() {
             return None;
         }
         let (first, _) = *self.chunks.first()?;
@@ -155,16 +172,22 @@ pub struct Source {
     pub pages: Vec<RawPage>,
     /// A FITS file (`stack::fits`), not a TIFF.
     pub fits: bool,
-    /// Decodes the pages of a file that is not a TIFF and whose pages are not plain runs of
-    /// its bytes (chunked HDF5 datasets); `None` for TIFF files.
+    /// Decodes every page of a file that is not a TIFF and whose pages are not plain runs of
+    /// its bytes (chunked HDF5 datasets, FITS files with scaled values); `None` for TIFF files
+    /// and others whose pages are read as their [`RawPage`]s say.
     pub decoder: Option<Box<dyn PageDecoder>>,
 }
 
-/// Decodes page `page` of a source, whose mapped bytes are `bytes`, into `dst` (exactly its
-/// pixel bytes, native byte order). An error is a sentence naming what is wrong (the caller
-/// adds the file).
+/// Decodes the pages of a source that are not read as their [`RawPage`]s say.
 pub trait PageDecoder: Send + Sync {
+    /// Decodes page `page` of the source, whose mapped bytes are `bytes`, into `dst` (exactly
+    /// its pixel bytes, native byte order). An error is a sentence naming what is wrong (the
+    /// caller adds the file).
     fn decode(&self, bytes: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String>;
+
+    /// How many page-sized buffers a worker holds while it decodes a page, `dst` included:
+    /// what a worker's memory is planned for (`Stack::read_buffer_bytes`).
+    fn page_buffers(&self) -> u64;
 }
 
 impl Source {
@@ -283,7 +306,7 @@ impl Source {
         let map = ReadMap::open(&file, path)
             .with_context(|| format!("{}: cannot map the file", path.display()))?;
         if super::fits::is_fits(map.bytes()) {
-            let pages =
+            let (pages, scaled) =
                 super::fits::pages(map.bytes()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
             return Ok(Source {
                 path: path.to_path_buf(),
@@ -295,7 +318,7 @@ impl Source {
                 history: None,
                 pages,
                 fits: true,
-                decoder: None,
+                decoder: scaled.map(|s| Box::new(s) as Box<dyn PageDecoder>),
                 id: (meta.dev(), meta.ino()),
                 modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
                 map: (keep == Keep::Mapped).then_some(map),
@@ -541,7 +564,6 @@ fn read_page(
         rows_per_strip,
         chunks: offsets.into_iter().zip(counts).collect(),
         jpeg_tables,
-        fits_scaling: None,
     };
     for &(offset, count) in &page.chunks {
         if offset.checked_add(count).is_none_or(|end| end > file_len) {

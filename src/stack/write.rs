@@ -266,7 +266,7 @@ impl Layout {
             bigtiff: false,
             first_directory_only: false,
             data_offset: 0,
-            page_bytes: (format.pixels() * format.dtype.bytes()) as u64,
+            page_bytes: format.page_bytes(),
             file_len: 0,
             description: description_for(pages, format),
             options: options.clone(),

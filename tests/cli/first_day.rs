@@ -5,6 +5,12 @@ use crate::support::{
     Nan, Scratch, assert_identical, assert_one_line_error, chain_equals_steps_one_by_one, run,
 };
 
+/// stdout of a command that must succeed.
+fn stdout(s: &Scratch, args: &[&str]) -> String {
+    let out = s.imfilter().args(args).assert().success();
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
 /// stderr of a command that must fail with a usage error (exit 2), nothing written.
 fn refused(s: &Scratch, args: &[&str]) -> String {
     let out = s
@@ -150,30 +156,14 @@ fn kernel_size_and_flat_field_are_accepted_aliases() {
     run(&s, &ff, "sample/stack.tif", "ff.tif");
     assert_identical(&s.path("ff.tif"), &s.path("bc.tif"), Nan::Bits);
     // Both names are shown in the help, so they can be found.
-    let help = s
-        .imfilter()
-        .args(["median", "--help"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert!(String::from_utf8_lossy(&help).contains("kernel-size"));
+    assert!(stdout(&s, &["median", "--help"]).contains("kernel-size"));
 }
 
 /// What a subcommand needs comes first in its help; the options every command shares last.
 #[test]
 fn background_corrects_help_puts_flat_and_dark_first() {
     let s = Scratch::new();
-    let out = s
-        .imfilter()
-        .args(["background-correct", "--help"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let help = String::from_utf8_lossy(&out);
+    let help = stdout(&s, &["background-correct", "--help"]);
     // The line of the help that defines `flag` ("  -o, --output <PATH>", "      --force").
     let at = |flag: &str| {
         help.lines()
@@ -493,11 +483,7 @@ fn inputs_from_several_places_are_refused() {
 #[test]
 fn info_states_the_layout_plainly() {
     let s = Scratch::new();
-    let text = |path: &str| {
-        let out = s.imfilter().args(["info", path]).assert().success();
-        String::from_utf8_lossy(&out.get_output().stdout).into_owned()
-    };
-    let file = text("sample/stack.tif");
+    let file = stdout(&s, &["info", "sample/stack.tif"]);
     assert!(
         file.contains("pixels:      one contiguous array (mappable as a whole)"),
         "{file}"
@@ -506,7 +492,7 @@ fn info_states_the_layout_plainly() {
         file.contains("reading:     in place, without decoding"),
         "{file}"
     );
-    let dir = text("sample/Tomo");
+    let dir = stdout(&s, &["info", "sample/Tomo"]);
     assert!(
         dir.contains("pixels:      stored page by page, not as one array"),
         "{dir}"
@@ -519,14 +505,11 @@ fn info_states_the_layout_plainly() {
 fn info_stats_count_what_another_reader_sees() {
     let s = Scratch::new();
     s.copy_fixture("ops/dtypes/in_float32.tif", "floats.tif");
-    let out = s
-        .imfilter()
-        .args(["info", "--stats", "--per-page", "--json", "floats.tif"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let info = stdout(
+        &s,
+        &["info", "--stats", "--per-page", "--json", "floats.tif"],
+    );
+    let info: serde_json::Value = serde_json::from_str(&info).expect("JSON");
     let image = crate::support::read_image(&s.path("floats.tif"));
     let n = image.values.len() / image.pages;
     let expect = |values: &[f64], got: &serde_json::Value| {
@@ -558,14 +541,7 @@ fn info_stats_count_what_another_reader_sees() {
         expect(&image.values[p * n..(p + 1) * n], got);
     }
     // The text form gives the same counts.
-    let out = s
-        .imfilter()
-        .args(["info", "--stats", "floats.tif"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&s, &["info", "--stats", "floats.tif"]);
     assert!(text.contains("NaN 1, +Inf 1, -Inf 1, zeros 2"), "{text}");
 }
 
@@ -746,8 +722,7 @@ fn history_flows_through_a_pipe_inside_the_tiff() {
         .get_tag_ascii_string(tiff::tags::Tag::ImageDescription)
         .expect("description");
     assert!(description.starts_with("ImageJ="), "{description}");
-    let out = s.imfilter().args(["info", "out.tif"]).assert().success();
-    let info = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let info = stdout(&s, &["info", "out.tif"]);
     assert!(
         info.contains("history:     remove-outliers -> background-correct"),
         "{info}"

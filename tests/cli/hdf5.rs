@@ -27,6 +27,36 @@ fn scratch() -> Scratch {
     s
 }
 
+/// The median every read is checked with.
+const MEDIAN: &[&str] = &["median", "--size", "3"];
+
+/// stdout of `imfilter ARGS`, which must succeed.
+fn stdout(s: &Scratch, args: &[&str]) -> String {
+    let out = s.imfilter().args(args).assert().success();
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+/// `imfilter info --json ARGS`, parsed.
+fn info_json(s: &Scratch, args: &[&str]) -> serde_json::Value {
+    let text = stdout(s, &[&["info", "--json"][..], args].concat());
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// `imfilter ARGS` must fail with `code` and one line of error holding every part of `parts`.
+fn fails(s: &Scratch, args: &[&str], code: i32, parts: &[&str]) {
+    let out = s.imfilter().args(args).assert().code(code);
+    assert_one_line_error(&out.get_output().stderr, parts);
+}
+
+/// The history imfilter wrote on a dataset (its `imfilter_history` attribute).
+fn history_attribute(d: &hdf5_metno::Dataset) -> String {
+    d.attr("imfilter_history")
+        .and_then(|a| a.read_scalar::<hdf5_metno::types::VarLenUnicode>())
+        .expect("the history attribute, as text")
+        .as_str()
+        .to_string()
+}
+
 /// Every value of a 3-D dataset as f64, with its shape.
 fn read_dataset(path: &Path, dataset: &str) -> (Vec<usize>, Vec<f64>, hdf5_metno::Dataset) {
     let file = hdf5_metno::File::open(path).expect("the HDF5 library opens the output");
@@ -38,12 +68,7 @@ fn read_dataset(path: &Path, dataset: &str) -> (Vec<usize>, Vec<f64>, hdf5_metno
 #[test]
 fn every_storage_layout_reads_as_the_same_stack_as_its_tiff() {
     let s = scratch();
-    run(
-        &s,
-        &["median", "--size", "3"],
-        "stacks.tif",
-        "from_tiff.tif",
-    );
+    run(&s, MEDIAN, "stacks.tif", "from_tiff.tif");
     let (_, _, _, expected) = read_stack(&s.path("from_tiff.tif"));
     for (dataset, scale) in [
         ("/contiguous", 1.0),
@@ -54,12 +79,7 @@ fn every_storage_layout_reads_as_the_same_stack_as_its_tiff() {
         ("/big_endian", 1.0),
         ("/scaled/f64", 7.0),
     ] {
-        run(
-            &s,
-            &["median", "--size", "3"],
-            &format!("stacks.h5:{dataset}"),
-            "layout.tif",
-        );
+        run(&s, MEDIAN, &format!("stacks.h5:{dataset}"), "layout.tif");
         let image = read_image(&s.path("layout.tif"));
         let (pages, w, h, values) = (image.pages, image.width, image.height, image.values);
         assert_eq!((pages, w, h), (6, 12, 16), "{dataset}");
@@ -69,47 +89,20 @@ fn every_storage_layout_reads_as_the_same_stack_as_its_tiff() {
     }
     // An HDF5 file by another name is known by its signature.
     s.copy_fixture("hdf5/stacks.h5", "scan.data");
-    run(
-        &s,
-        &["median", "--size", "3"],
-        "scan.data:/gzip",
-        "renamed.tif",
-    );
+    run(&s, MEDIAN, "scan.data:/gzip", "renamed.tif");
     assert_identical(&s.path("renamed.tif"), &s.path("from_tiff.tif"), Nan::Bits);
-    one_line_error(
-        &s,
-        &["median", "--size", "3"],
-        "scan.data",
-        2,
-        &["scan.data:/entry/data/data"],
-    );
-    run(&s, &["median", "--size", "3"], "lzf.h5:/data", "lzf.tif");
+    one_line_error(&s, MEDIAN, "scan.data", 2, &["scan.data:/entry/data/data"]);
+    run(&s, MEDIAN, "lzf.h5:/data", "lzf.tif");
     assert_identical(&s.path("lzf.tif"), &s.path("from_tiff.tif"), Nan::Bits);
 }
 
 #[test]
 fn a_contiguous_dataset_is_read_in_place() {
     let s = scratch();
-    let out = s
-        .imfilter()
-        .args(["info", "--json", "stacks.h5:/contiguous"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let info: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let info = info_json(&s, &["stacks.h5:/contiguous"]);
     assert_eq!(info["readable_in_place"], true, "{info}");
     assert_eq!(info["images"], 6);
-    let out = s
-        .imfilter()
-        .args(["info", "--json", "stacks.h5:/gzip"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let info: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let info = info_json(&s, &["stacks.h5:/gzip"]);
     assert_eq!(info["readable_in_place"], false, "{info}");
     assert!(
         info["layout"].as_str().unwrap_or("").contains("gzip"),
@@ -199,36 +192,35 @@ fn keys_override_the_image_key() {
     // --keys none: every image is a projection, and there are no flats to take.
     run(
         &s,
-        &["median", "--size", "3", "--keys", "none"],
+        &[MEDIAN, &["--keys", "none"]].concat(),
         "nxtomo.nxs:/entry/data/data",
         "all.tif",
     );
     assert_eq!(read_stack(&s.path("all.tif")).0, 17);
-    let out = s
-        .imfilter()
-        .args([
+    fails(
+        &s,
+        &[
             "background-correct",
             "--keys",
             "none",
             "nxtomo.nxs:/entry/data/data",
-        ])
-        .args(["-o", "x.tif"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert_one_line_error(&out.stderr, &["needs flats"]);
+            "-o",
+            "x.tif",
+        ],
+        2,
+        &["needs flats"],
+    );
     // Keys that do not fit the dataset, or that a TIFF input cannot take.
     one_line_error(
         &s,
-        &["median", "--size", "3", "--keys", "0x5"],
+        &[MEDIAN, &["--keys", "0x5"]].concat(),
         "nxtomo.nxs:/entry/data/data",
         1,
         &["nxtomo.nxs:/entry/data/data", "5 keys", "17 images"],
     );
     one_line_error(
         &s,
-        &["median", "--size", "3", "--keys", "0x6"],
+        &[MEDIAN, &["--keys", "0x6"]].concat(),
         "stacks.tif",
         2,
         &["--keys"],
@@ -253,40 +245,26 @@ fn a_chain_reads_an_hdf5_input_like_its_steps_one_by_one() {
         .args(["nxtomo.nxs:/entry/data/data", "-o", "chained.tif", "-q"])
         .assert()
         .success();
-    run(&s, &["median", "--size", "3"], "nxtomo_bc.tif", "steps.tif");
+    run(&s, MEDIAN, "nxtomo_bc.tif", "steps.tif");
     assert_matches_reference(&s.path("chained.tif"), &s.path("steps.tif"));
 }
 
 #[test]
 fn hdf5_outputs_hold_the_result_contiguous_or_compressed() {
     let s = scratch();
-    run(&s, &["median", "--size", "3"], "stacks.tif", "expected.tif");
+    run(&s, MEDIAN, "stacks.tif", "expected.tif");
     let (_, _, _, expected) = read_stack(&s.path("expected.tif"));
-    run(
-        &s,
-        &["median", "--size", "3"],
-        "stacks.h5:/gzip",
-        "out.h5:/data",
-    );
+    run(&s, MEDIAN, "stacks.h5:/gzip", "out.h5:/data");
     let (shape, values, d) = read_dataset(&s.path("out.h5"), "/data");
     assert_eq!((shape, values), (vec![6, 16, 12], expected.clone()));
     assert_eq!(d.layout(), hdf5_metno::dataset::Layout::Contiguous);
-    let history = d.attr("imfilter_history").expect("history attribute");
-    let text = history
-        .read_scalar::<hdf5_metno::types::VarLenUnicode>()
-        .expect("text");
-    assert!(text.as_str().contains("\"median\""), "{}", text.as_str());
+    let history = history_attribute(&d);
+    assert!(history.contains("\"median\""), "{history}");
     assert!(s.path("out.h5.json").exists(), "the sidecar");
 
     s.imfilter()
-        .args([
-            "median",
-            "--size",
-            "3",
-            "stacks.h5:/contiguous",
-            "-o",
-            "deep.h5:/entry/result/data",
-        ])
+        .args(MEDIAN)
+        .args(["stacks.h5:/contiguous", "-o", "deep.h5:/entry/result/data"])
         .args(["--compress", "deflate", "-q"])
         .assert()
         .success();
@@ -303,15 +281,8 @@ fn hdf5_outputs_hold_the_result_contiguous_or_compressed() {
 
     // An existing file is replaced only with --force, and as a whole.
     s.imfilter()
-        .args([
-            "median",
-            "--size",
-            "3",
-            "stacks.h5:/gzip",
-            "-o",
-            "out.h5:/data",
-            "-q",
-        ])
+        .args(MEDIAN)
+        .args(["stacks.h5:/gzip", "-o", "out.h5:/data", "-q"])
         .assert()
         .code(1);
     run(
@@ -327,18 +298,9 @@ fn hdf5_outputs_hold_the_result_contiguous_or_compressed() {
     );
     drop(file);
     // The next run extends the history written in the file.
-    run(
-        &s,
-        &["median", "--size", "3"],
-        "out.h5:/corrected",
-        "twice.h5:/data",
-    );
+    run(&s, MEDIAN, "out.h5:/corrected", "twice.h5:/data");
     let (_, _, d) = read_dataset(&s.path("twice.h5"), "/data");
-    let text = d
-        .attr("imfilter_history")
-        .and_then(|a| a.read_scalar::<hdf5_metno::types::VarLenUnicode>())
-        .expect("history");
-    let history: serde_json::Value = serde_json::from_str(text.as_str()).expect("json");
+    let history: serde_json::Value = serde_json::from_str(&history_attribute(&d)).expect("json");
     let ops: Vec<&str> = history["operation_history"]
         .as_array()
         .expect("runs")
@@ -360,33 +322,16 @@ fn hdf5_output_names_and_options_are_checked_before_any_work() {
         (vec!["-o", "out.h5:/data", "--imagej"], "--imagej"),
         (vec!["--in-place"], "--in-place"),
     ] {
-        let out = s
-            .imfilter()
-            .args(["median", "--size", "3", "stacks.h5:/contiguous"])
-            .args(&args)
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        assert_one_line_error(&out.stderr, &[part]);
+        let command = [MEDIAN, &["stacks.h5:/contiguous"], &args].concat();
+        fails(&s, &command, 2, &[part]);
     }
     // The input's own file is never replaced, not even with --force.
-    let out = s
-        .imfilter()
-        .args([
-            "median",
-            "--size",
-            "3",
-            "stacks.h5:/contiguous",
-            "-o",
-            "stacks.h5:/x",
-            "--force",
-        ])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert_one_line_error(&out.stderr, &["stacks.h5", "is an input"]);
+    let command = [
+        MEDIAN,
+        &["stacks.h5:/contiguous", "-o", "stacks.h5:/x", "--force"],
+    ]
+    .concat();
+    fails(&s, &command, 1, &["stacks.h5", "is an input"]);
     assert!(!s.path("out.h5").exists());
     s.assert_no_temp_files();
 }
@@ -395,20 +340,14 @@ fn hdf5_output_names_and_options_are_checked_before_any_work() {
 fn results_beside_an_hdf5_input_and_in_a_directory_are_named_after_the_file() {
     let s = scratch();
     s.imfilter()
-        .args(["median", "--size", "3", "nxtomo.nxs:/entry/data/data", "-q"])
+        .args(MEDIAN)
+        .args(["nxtomo.nxs:/entry/data/data", "-q"])
         .assert()
         .success();
     assert_eq!(read_stack(&s.path("nxtomo_median.tif")).0, 8);
     s.imfilter()
-        .args([
-            "median",
-            "--size",
-            "3",
-            "stacks.h5:/gzip",
-            "-o",
-            "each/",
-            "-q",
-        ])
+        .args(MEDIAN)
+        .args(["stacks.h5:/gzip", "-o", "each/", "-q"])
         .assert()
         .success();
     assert!(s.path("each/stacks_000005.tif").exists());
@@ -417,15 +356,7 @@ fn results_beside_an_hdf5_input_and_in_a_directory_are_named_after_the_file() {
 #[test]
 fn info_lists_the_3d_datasets_of_a_file() {
     let s = scratch();
-    let out = s
-        .imfilter()
-        .args(["info", "stacks.h5"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8_lossy(&out);
+    let text = stdout(&s, &["info", "stacks.h5"]);
     for part in [
         "7 3-D datasets",
         "/frames  6 x 16 x 12  uint16  chunked 1x16x12, shuffle+gzip(4) (decoded by imfilter, in parallel)",
@@ -438,15 +369,7 @@ fn info_lists_the_3d_datasets_of_a_file() {
     ] {
         assert!(text.contains(part), "lacks {part:?}: {text}");
     }
-    let out = s
-        .imfilter()
-        .args(["info", "--json", "nxtomo.nxs"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let info: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let info = info_json(&s, &["nxtomo.nxs"]);
     assert_eq!(info["datasets"][0]["image_key"]["darks"], 3, "{info}");
 }
 
@@ -504,24 +427,11 @@ fn bad_hdf5_inputs_are_one_line_naming_file_and_dataset() {
             vec!["bad_chunk.h5", "/data", "image 3", "cannot decode"],
         ),
     ] {
-        one_line_error(&s, &["median", "--size", "3"], input, code, &parts);
+        one_line_error(&s, MEDIAN, input, code, &parts);
     }
     // A dataset that fails in the middle of the run leaves no HDF5 output either.
-    let out = s
-        .imfilter()
-        .args([
-            "median",
-            "--size",
-            "3",
-            "bad_chunk.h5:/data",
-            "-o",
-            "out.h5:/data",
-        ])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    assert_one_line_error(&out.stderr, &["image 3"]);
+    let command = [MEDIAN, &["bad_chunk.h5:/data", "-o", "out.h5:/data"]].concat();
+    fails(&s, &command, 1, &["image 3"]);
     assert!(!s.path("out.h5").exists() && !s.path("out.h5.json").exists());
     s.assert_no_temp_files();
     assert!(fixtures().join("hdf5/make_hdf5.py").exists());
@@ -531,15 +441,8 @@ fn bad_hdf5_inputs_are_one_line_naming_file_and_dataset() {
 fn info_histogram_of_a_dataset_page_equals_its_tiff_twins() {
     let s = Scratch::new();
     let histogram = |input: &str| {
-        let out = s
-            .imfilter()
-            .args(["info", "--json", "--histogram", "--page", "2"])
-            .arg(crate::support::fixtures().join(input))
-            .assert()
-            .success();
-        let info: serde_json::Value =
-            serde_json::from_slice(&out.get_output().stdout).expect("JSON");
-        info["histogram"].clone()
+        let path = fixtures().join(input).display().to_string();
+        info_json(&s, &["--histogram", "--page", "2", &path])["histogram"].clone()
     };
     let twin = histogram("hdf5/stacks.tif");
     assert_eq!(twin["bins"], 256);

@@ -307,8 +307,7 @@ impl Dataset3 {
     /// Whether its images are decoded by imfilter on every worker at once (chunks of one
     /// image, gzip and shuffle at most; see `chunks`) rather than one at a time by the library.
     pub fn decoded_in_parallel(&self) -> bool {
-        let file_len = std::fs::metadata(&self.spec.file).map_or(0, |m| m.len());
-        self.offset.is_none() && chunks::DirectChunks::for_dataset(self, &[], file_len).is_some()
+        self.offset.is_none() && chunks::DirectChunks::for_dataset(self, &[]).is_some()
     }
 
     fn page_bytes(&self) -> u64 {
@@ -319,28 +318,14 @@ impl Dataset3 {
     /// dataset is contiguous, else decoded by the library.
     fn source(self, images: &[usize]) -> Result<Source> {
         let page = self.page_bytes();
-        let raw = |chunks| RawPage {
-            width: self.width as u64,
-            height: self.height as u64,
-            bits_per_sample: self.dtype.bits(),
-            samples_per_pixel: 1,
-            sample_format: self.dtype.sample_format(),
-            compression: 1,
-            predictor: 1,
-            photometric: None,
-            tile: None,
-            rows_per_strip: self.height as u64,
-            chunks,
-            jpeg_tables: None,
-            fits_scaling: None,
-        };
+        let raw =
+            |chunks| RawPage::plain(self.width as u64, self.height as u64, self.dtype, chunks);
         let history = history_of(&self.dataset);
         let spec = self.spec.clone();
         let Some(offset) = self.offset else {
             let pages = images.iter().map(|_| raw(Vec::new())).collect();
-            let file_len = std::fs::metadata(&spec.file).map_or(0, |m| m.len());
             let decoder: Box<dyn PageDecoder> =
-                match chunks::DirectChunks::for_dataset(&self, images, file_len) {
+                match chunks::DirectChunks::for_dataset(&self, images) {
                     Some(direct) => Box::new(direct),
                     None => Box::new(LibraryPages::new(self, images.to_vec())),
                 };
@@ -493,6 +478,11 @@ impl LibraryPages {
 }
 
 impl PageDecoder for LibraryPages {
+    /// The library reads into an array of its own, then copied.
+    fn page_buffers(&self) -> u64 {
+        2
+    }
+
     fn decode(&self, _: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String> {
         let index = self.images[page];
         let cannot = |e: hdf5_metno::Error| {
