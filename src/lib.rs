@@ -22,7 +22,3 @@ pub mod progress;
 pub mod run;
 pub mod scaleout;
 pub mod stack;
-
-/// Large buffers in transparent huge pages (see `stack::mapped`, invariant 5).
-#[global_allocator]
-static ALLOCATOR: stack::mapped::LargePageAllocator = stack::mapped::LargePageAllocator;

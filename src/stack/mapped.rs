@@ -29,15 +29,7 @@
 //!    rename, and any error that follows names the file that was cut short instead. A SIGBUS
 //!    outside our maps keeps its default action. Written from the Linux `sigaction(2)`
 //!    (SA_SIGINFO, `si_addr`) and `mmap(2)` (MAP_FIXED replaces existing pages) pages.
-//! 5. **Large allocations** (images, combined flats, workers' buffers) come from the system
-//!    allocator unchanged ([`LargePageAllocator`]); the only addition is `madvise(2)`
-//!    `MADV_HUGEPAGE` over the whole 2 MiB pages inside a block of at least 4 MiB, before the
-//!    block is handed out: advice about how the kernel backs memory that is ours alone, which
-//!    never changes its contents. Where transparent huge pages are `madvise`-only (Debian's
-//!    default), a 16 MiB image buffer is otherwise 4096 page faults on first touch, most of
-//!    a short process's time (docs/benchmarks.md, section 11).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -168,69 +160,6 @@ pub fn preallocate(file: &File, len: u64) -> io::Result<()> {
     match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
         0 => Ok(()),
         err => Err(io::Error::from_raw_os_error(err)),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Large allocations in huge pages (invariant 5).
-
-/// The system allocator, with blocks of at least [`LARGE_BLOCK`] advised into transparent huge
-/// pages. Installed as the global allocator in `lib.rs`.
-pub struct LargePageAllocator;
-
-/// The smallest block advised: below it most of a block lies outside whole huge pages.
-const LARGE_BLOCK: usize = 4 << 20;
-const HUGE_PAGE: usize = 2 << 20;
-
-/// Advises the whole huge pages inside `[block, block + len)`, a block just allocated to us.
-fn advise_huge_pages(block: *mut u8, len: usize) {
-    let start = (block as usize).next_multiple_of(HUGE_PAGE);
-    let end = (block as usize).saturating_add(len) / HUGE_PAGE * HUGE_PAGE;
-    if end > start {
-        // SAFETY: the range lies inside a block the allocator just gave us (invariant 5);
-        // MADV_HUGEPAGE changes only how the kernel backs it. Advice: a kernel without
-        // transparent huge pages returns an error, and the block works as before.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-// SAFETY: every block comes from `System` and goes back to it with the same layout; the
-// advice reads and writes none of the block's bytes (invariant 5).
-unsafe impl GlobalAlloc for LargePageAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is `System.alloc`'s.
-        let block = unsafe { System.alloc(layout) };
-        if layout.size() >= LARGE_BLOCK && !block.is_null() {
-            advise_huge_pages(block, layout.size());
-        }
-        block
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as `alloc`. A large zeroed block is fresh pages from the kernel, not yet
-        // touched, so the advice still comes before the first fault.
-        let block = unsafe { System.alloc_zeroed(layout) };
-        if layout.size() >= LARGE_BLOCK && !block.is_null() {
-            advise_huge_pages(block, layout.size());
-        }
-        block
-    }
-
-    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        // SAFETY: `block` came from `System` with `layout` (see `alloc`).
-        unsafe { System.dealloc(block, layout) }
-    }
-
-    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `block` came from `System` with `layout`; the caller's contract is
-        // `System.realloc`'s.
-        let moved = unsafe { System.realloc(block, layout, new_size) };
-        if new_size >= LARGE_BLOCK && !moved.is_null() {
-            advise_huge_pages(moved, new_size);
-        }
-        moved
     }
 }
 
