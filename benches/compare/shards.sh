@@ -5,12 +5,13 @@
 #
 #   benches/compare/shards.sh DATADIR [ROUNDS=5] [SHARDS=8] [SYNC=--no-sync|--sync]
 #
+# IMFILTER names the binary (default: this checkout's target/release/imfilter).
 # DATADIR holds stack.tif, flat.tif and dark.tif from make_stack.py (e.g. -n 128 --shape
 # 2048x2048: 1 GiB of uint16). Results go to DATADIR too; dirty pages are synced, untimed,
 # before each timed run.
 set -euo pipefail
 data="$1"; rounds="${2:-5}"; shards="${3:-8}"; sync="${4:---no-sync}"
-bin="$(cd "$(dirname "$0")/../.." && pwd)/target/release/imfilter"
+bin="${IMFILTER:-$(cd "$(dirname "$0")/../.." && pwd)/target/release/imfilter}"
 [ "$sync" = "--sync" ] && sync=""
 cd "$data"
 steps=(--step 'background-correct --flat flat.tif --dark dark.tif' --step 'median --size 3')
