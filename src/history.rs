@@ -42,13 +42,28 @@ pub fn entry(
         "arguments": arguments,
         "input": input.display().to_string(),
         "output": output.display().to_string(),
-        "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        "time": now(),
         "software": crate::run::software(),
     })
 }
 
-/// The input's history (empty when it has no readable sidecar) with `this_run` appended: one
-/// entry per step of the run.
+/// This moment as a history entry's time: RFC 3339, in whole seconds, UTC.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Gives the last `runs` entries of `history` this moment's time: a job's steps, planned when
+/// it was prepared, are dated when it is committed, as a local run's are when it ends.
+pub fn restamp(history: &mut Value, runs: usize) {
+    if let Some(entries) = history["operation_history"].as_array_mut() {
+        let first = entries.len().saturating_sub(runs);
+        let time = now();
+        for entry in &mut entries[first..] {
+            entry["time"] = time.clone().into();
+        }
+    }
+}
+
 /// The history as written inside a result: each run without its time and output name, so
 /// that one command gives the same file byte for byte whenever and wherever it writes it (the
 /// sidecar keeps both).
@@ -81,6 +96,8 @@ pub fn ascii_json(value: &Value) -> String {
     ascii
 }
 
+/// The input's history (empty when it has no readable sidecar) with `this_run` appended: one
+/// entry per step of the run.
 pub fn extended(input: &Path, embedded: Option<&str>, this_run: Vec<Value>) -> Value {
     // The sidecar beside the input, else the history written into the input itself (what
     // came through a pipe or a copy without its sidecar).

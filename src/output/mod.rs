@@ -170,6 +170,16 @@ impl FileId {
     }
 }
 
+/// Opens a temporary file imfilter made, again (`write`: for writing too), refusing a link
+/// found at its path (`O_NOFOLLOW`): the caller then checks it is the file it made.
+pub fn reopen_temporary(path: &Path, write: bool) -> std::io::Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 impl Home {
     /// A read-write descriptor (its owner can read and write it until `commit` settles it).
     /// Refuses a link, or another file, found at its path.
@@ -179,11 +189,7 @@ impl Home {
             Home::Temporary(p, id) => (&**p, *id),
             Home::InNewDirectory(p, id) => (p.as_path(), *id),
         };
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
+        let file = reopen_temporary(path, true)
             .with_context(|| format!("{}: cannot reopen the output", final_path.display()))?;
         if FileId::of(&file).ok() != Some(id) {
             bail!(

@@ -165,12 +165,7 @@ pub fn commit(dir: &Path, verify: Verify, quiet: bool) -> Result<()> {
     };
     // The history as a local run writes it, with this commit's time.
     let mut history = m.history.clone();
-    if let Some(runs) = history["operation_history"].as_array_mut() {
-        let this_job = runs.len().saturating_sub(m.steps.len());
-        for entry in &mut runs[this_job..] {
-            entry["time"] = records::now().into();
-        }
-    }
+    history::restamp(&mut history, m.steps.len());
     let sidecar = history::prepare(&output, &history, durability, m.force)?;
     let named = || output.display().to_string();
     if m.sync {
@@ -214,7 +209,7 @@ pub fn commit(dir: &Path, verify: Verify, quiet: bool) -> Result<()> {
     if let Some(intermediate) = &m.intermediate {
         let _ = fs::remove_file(intermediate);
     }
-    let record = serde_json::json!({ "job": m.id, "output": output, "time": records::now() });
+    let record = serde_json::json!({ "job": m.id, "output": output, "time": history::now() });
     fs::write(dir.join(COMMITTED), format!("{record:#}\n"))
         .with_context(|| format!("{}: cannot write", dir.join(COMMITTED).display()))?;
     if !quiet {

@@ -264,7 +264,7 @@ fn make(
         "{}-{}-{}",
         suffix.rsplit('-').next().unwrap_or_default(),
         std::process::id(),
-        records::now()
+        history::now()
     );
     let manifest = Manifest {
         format: manifest::FORMAT,
@@ -293,20 +293,7 @@ fn make(
         history,
         phases,
     };
-    let path = dir.join(manifest::MANIFEST);
-    let text = serde_json::to_string_pretty(&manifest)
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    let mut record = tempfile::Builder::new()
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    std::io::Write::write_all(&mut record, text.as_bytes())
-        .and_then(|()| record.as_file().sync_all())
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    record
-        .persist(&path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("{}: cannot write", path.display()))?;
+    records::write_whole(&dir.join(manifest::MANIFEST), &manifest, true)?;
     // The temporary output now belongs to the job, until `commit` renames it.
     temp.into_temp_path()
         .keep()

@@ -5,8 +5,8 @@
 //! again rewrites the same bytes: it reads only the input (and, for a sinogram shard, the
 //! intermediate file the image phase wrote), never what it writes.
 
-use std::fs::{self, File};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -18,7 +18,8 @@ use crate::cli::{Cli, PageSlice};
 use crate::engine;
 use crate::filters::Chain;
 use crate::filters::reference_store::ReferenceStore;
-use crate::output::OutputPage;
+use crate::history;
+use crate::output::{self, OutputPage};
 use crate::pipeline::StepWords;
 use crate::progress::{Progress, ProgressMode};
 use crate::run;
@@ -138,18 +139,13 @@ pub fn rebuild(dir: &Path, m: &Manifest) -> Result<(Stack, Chain)> {
 /// path, or one of another size.
 pub fn open_output(m: &Manifest) -> Result<File> {
     let path = &m.temporary;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "{}: cannot open the job's temporary output {} (committed or removed?)",
-                m.output.display(),
-                path.display()
-            )
-        })?;
+    let file = output::reopen_temporary(path, true).with_context(|| {
+        format!(
+            "{}: cannot open the job's temporary output {} (committed or removed?)",
+            m.output.display(),
+            path.display()
+        )
+    })?;
     let meta = file
         .metadata()
         .with_context(|| format!("{}: cannot read", path.display()))?;
@@ -163,18 +159,15 @@ pub fn open_output(m: &Manifest) -> Result<File> {
     Ok(file)
 }
 
-fn open_intermediate(path: &Path) -> Result<File> {
-    fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "{}: cannot open the job's intermediate file",
-                path.display()
-            )
-        })
+/// Opens the job's intermediate file: for writing (the image phase) or for reading (the
+/// sinogram phase).
+fn open_intermediate(path: &Path, write: bool) -> Result<File> {
+    output::reopen_temporary(path, write).with_context(|| {
+        format!(
+            "{}: cannot open the job's intermediate file",
+            path.display()
+        )
+    })
 }
 
 /// Every shard of the phases before `p` done, or an error naming those that are not.
@@ -266,13 +259,13 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             );
             progress.finish();
             run::inputs_unchanged(&stack, &chain)?;
-            done.time = records::now();
+            done.time = history::now();
             return Ok(done);
         }
         PhaseKind::Images => {
             let format = chain.image_pass_format();
             let (file, offset, page_bytes) = match &m.intermediate {
-                Some(path) => (open_intermediate(path)?, 0, pixel_bytes(format)),
+                Some(path) => (open_intermediate(path, true)?, 0, pixel_bytes(format)),
                 None => (open_output(m)?, m.data_offset, m.page_bytes),
             };
             let mut map = WriteMap::new(
@@ -332,7 +325,7 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                     dir.display()
                 );
             };
-            let source_file = open_intermediate(path)?;
+            let source_file = open_intermediate(path, false)?;
             let source = ReadMap::open(&source_file, path)
                 .with_context(|| format!("{}: cannot map", path.display()))?;
             let format = chain.output_format();
@@ -352,14 +345,23 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 height: b - a,
                 ..format
             };
+            let band = a * width..b * width;
             let pages = map
-                .pages_mut::<f32>(pixels)
+                .bands_mut::<f32>(pixels, band.clone())
                 .into_iter()
-                .map(|page| OutputPage::slice(&mut page[a * width..b * width]))
+                .map(OutputPage::slice)
                 .collect();
             engine::run_sinogram_rows(&chain, &sources, pages, rows, a, &progress)?;
-            let (crc, bytes) = m.rows_crc(map.bytes(), [a, b]);
-            done.crc32 = Some(crc);
+            // The CRC-32 of its rows in file order, as `Manifest::rows_crc` reads them back
+            // at commit; read through its own bands, since other shards may still be writing
+            // the rest of every page.
+            let mut crc = crc32fast::Hasher::new();
+            let mut bytes = 0;
+            for rows in map.bands_mut::<f32>(pixels, band) {
+                crc.update(bytemuck::cast_slice(rows));
+                bytes += std::mem::size_of_val(rows) as u64;
+            }
+            done.crc32 = Some(crc.finalize());
             done.bytes = bytes;
             file
         }
@@ -375,7 +377,7 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
     // Checked against the prepare-time fingerprint when the shard began; now against what
     // it opened, as a local run checks before its commit.
     run::inputs_unchanged(&stack, &chain)?;
-    done.time = records::now();
+    done.time = history::now();
     Ok(done)
 }
 

@@ -7,12 +7,18 @@
 //!    contract is documented for users: do not rewrite an input while imfilter reads it.
 //!    Every slice handed out is bounds-checked against the mapped length first.
 //! 2. **Outputs** are temporary files imfilter itself created with a random name (O_EXCL),
-//!    so no other process knows them. Their full length is allocated on disk (`fallocate`)
-//!    *before* they are mapped: every mapped page is backed by a block, so a store can never
-//!    fault with SIGBUS for a full disk or a hole past end-of-file.
+//!    so no other process knows them; or a job's output (`scaleout`), which the job's shards,
+//!    each a process of its own, write at once, each into bytes of its own (invariant 3).
+//!    Their full length is allocated on disk (`fallocate`) *before* they are mapped: every
+//!    mapped page is backed by a block, so a store can never fault with SIGBUS for a full
+//!    disk or a hole past end-of-file.
 //! 3. A multi-page output's writable map is split into one `&mut [T]` per page with
 //!    `chunks_exact_mut`, so the borrow checker — not a comment — proves that no two workers
-//!    can touch the same image. A directory's output file is mapped only by the worker holding
+//!    can touch the same image. A job's shard maps only its own images' bytes; a sinogram
+//!    shard, which writes a band of rows of every image while other shards write the other
+//!    bands of the same pages, is handed `&mut` slices of its own band only
+//!    ([`WriteMap::bands_mut`]), never of whole pages, so no reference of ours ever covers a
+//!    byte another process writes. A directory's output file is mapped only by the worker holding
 //!    the one `&mut` to its `OutputFile` (`output::OutputPage`), after checking that its path
 //!    still names the file imfilter created. Casting bytes to `[T]` goes through `bytemuck`,
 //!    which checks size and alignment (`T: Pod`); the data block starts on a page boundary
@@ -33,6 +39,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -92,8 +99,9 @@ impl WriteMap {
                 "invariant: output is mapped only after it is allocated to full size",
             ));
         }
-        // SAFETY: the file is our private temporary file, preallocated to cover the range
-        // (invariant 2); nothing else maps or writes it.
+        // SAFETY: the file is our temporary file, preallocated to cover the range (invariant
+        // 2); nothing else writes it but a job's other shards, into bytes no reference handed
+        // out from this map covers (invariant 3).
         let mut map = unsafe { MmapOptions::new().offset(offset).len(len).map_mut(file)? };
         Ok(WriteMap {
             _entry: Entry::new(map.as_mut_ptr() as usize, map.len(), None),
@@ -108,6 +116,37 @@ impl WriteMap {
         }
         let pixels: &mut [T] = bytemuck::cast_slice_mut(&mut self.map[..]);
         pixels.chunks_exact_mut(page_len).collect()
+    }
+
+    /// One `&mut` slice per page of `page_len` pixels, of the pixels `band` of each page only
+    /// (a sinogram shard's rows): other processes write the rest of every page (invariant 3).
+    pub fn bands_mut<T: Pixel>(&mut self, page_len: usize, band: Range<usize>) -> Vec<&mut [T]> {
+        let size = size_of::<T>();
+        let base = self.map.as_mut_ptr();
+        assert!(
+            band.start <= band.end
+                && band.end <= page_len
+                && (base as usize).is_multiple_of(align_of::<T>()),
+            "invariant: a band of a page, in a map aligned for its pixels"
+        );
+        let pages = match page_len * size {
+            0 => 0,
+            page_bytes => self.map.len() / page_bytes,
+        };
+        (0..pages)
+            .map(|p| {
+                // SAFETY: page p's band lies inside the map (p < pages, band.end <=
+                // page_len), is aligned (the base is, and the offset is whole pixels), and
+                // the bands of different pages are disjoint; each borrows `self` mutably for
+                // as long as it lives, so nothing else of ours reads or writes those bytes.
+                unsafe {
+                    std::slice::from_raw_parts_mut(
+                        base.add((p * page_len + band.start) * size).cast::<T>(),
+                        band.len(),
+                    )
+                }
+            })
+            .collect()
     }
 
     /// The whole map as one page of pixels.
