@@ -11,7 +11,7 @@ use crate::filters::{Chain, ChainError, Op};
 use crate::history;
 use crate::interrupt;
 use crate::job::{self, Job};
-use crate::output::PendingOutput;
+use crate::output::{Durability, PendingOutput};
 use crate::pipeline::{self, StepWords};
 use crate::progress::Progress;
 use crate::stack::Stack;
@@ -286,14 +286,21 @@ fn execute_part(
             compressed,
             rayon::current_num_threads(),
         );
+        // A result that is to wait for the disk goes there image by image as they are
+        // finished, so the wait at the end is for the last few only.
+        let writebacks = match job.durability {
+            Durability::WaitForDisk => output.writebacks()?,
+            Durability::NoWait => Vec::new(),
+        };
+        let written = |page: &[u8]| writebacks.iter().for_each(|w| w.start(page));
         if workers < rayon::current_num_threads() {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(workers)
                 .build()
                 .context("cannot start worker threads")?
-                .install(|| engine::run_chain(&stack, &chain, &mut output, &progress))?;
+                .install(|| engine::run_chain(&stack, &chain, &mut output, &progress, &written))?;
         } else {
-            engine::run_chain(&stack, &chain, &mut output, &progress)?;
+            engine::run_chain(&stack, &chain, &mut output, &progress, &written)?;
         }
         progress.finish();
     }

@@ -23,18 +23,21 @@ use crate::with_pixel_type;
 /// first sinogram step: see [`run_sinograms`]) into the pages of `output`, in parallel on
 /// the current rayon pool. A chain whose steps are all pointwise goes band by band (see
 /// `pointwise_from`); any other, image by image, each worker ping-ponging between two
-/// buffers of its own and writing the last step straight into its output page.
+/// buffers of its own and writing the last step straight into its output page. `written`
+/// sees each output page's bytes once the page is finished.
 pub fn run_chain(
     input: &Stack,
     chain: &Chain,
     output: &mut PendingOutput,
     progress: &Progress,
+    written: &(dyn Fn(&[u8]) + Sync),
 ) -> Result<()> {
     let to = chain.image_pass_format();
     with_pixel_type!(to.dtype, O => {
         let pages = output.pages_mut::<O>(to.pixels());
         assert_one_output_per_page(input, pages.len());
-        run_chain_pages(input, chain, 0, pages, progress, &|_, _| ())
+        let written = |_, page: &[O]| written(bytemuck::cast_slice(page));
+        run_chain_pages(input, chain, 0, pages, progress, &written)
     })
 }
 

@@ -34,7 +34,7 @@ use crate::history::{self, PendingSidecar};
 use crate::interrupt;
 use crate::pixel::Pixel;
 use crate::stack::PageFormat;
-use crate::stack::mapped::{self, WriteMap};
+use crate::stack::mapped::{self, WriteMap, Writeback};
 use crate::stack::write::{Compression, Layout, WriteOptions};
 pub use lock::OutputLock;
 pub use names::temp_prefix;
@@ -381,6 +381,25 @@ impl PendingOutput {
             self.sidecar = Some(history::prepare(&self.display, history, durability, force)?);
         }
         Ok(())
+    }
+
+    /// What sends the finished pages of each uncompressed mapped output file to the disk
+    /// early (see [`Writeback`]): for a result that is to wait for the disk. None for a
+    /// directory's files, mapped one image at a time, or for compressed outputs, whose mapped
+    /// pages are a staging file, never the result.
+    pub fn writebacks(&self) -> Result<Vec<Writeback>> {
+        let mut writebacks = Vec::new();
+        for f in &self.files {
+            if let Pixels::Mapped { map, layout } = &f.pixels
+                && !layout_compressed(layout)
+            {
+                let file = f.home.reopen(&f.final_path)?;
+                writebacks.push(map.writeback(&file).with_context(|| {
+                    format!("{}: cannot reopen the output", f.final_path.display())
+                })?);
+            }
+        }
+        Ok(writebacks)
     }
 
     /// Where each image's result goes, in stack order, across every output file: one

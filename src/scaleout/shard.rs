@@ -277,42 +277,33 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             // Measured: without it the readahead around each fault zeroed large folios, up
             // to two thirds of a shard's time (docs/benchmarks.md, section 11). Advice only.
             let _ = map.advise_no_readahead();
-            // Synced shards go in batches, each batch's pages sent on to the disk as soon as
-            // they are whole: one shard's pages stay under the kernel's own write-back
-            // threshold, so otherwise nothing is written until the final fsync, and shards
-            // run one after another wait for the disk in turn instead of while computing
-            // (docs/benchmarks.md, section 11). Writing back a page still being stored to
-            // would make the store wait, so only finished batches go.
-            let batch = if m.sync {
-                4 * rayon::current_num_threads()
-            } else {
-                b - a
+            // Synced shards send each image to the disk as soon as it is finished: one
+            // shard's pages stay under the kernel's own write-back threshold, so otherwise
+            // nothing is written until the final fsync, and shards run one after another
+            // would wait for the disk in turn instead of while computing (docs/benchmarks.md,
+            // section 11). Each image's checksum is taken by the worker that wrote it, while
+            // the image is still in cache, rather than in a second pass over the shard.
+            let writeback = match m.sync {
+                true => Some(map.writeback(&file).with_context(|| {
+                    format!("{}: cannot reopen the output", m.output.display())
+                })?),
+                false => None,
             };
-            // Each image's checksum is taken by the worker that wrote it, while the image is
-            // still in cache, rather than in a second pass over the shard's pages.
             let checksums: Vec<AtomicU32> = (a..b).map(|_| AtomicU32::new(0)).collect();
             with_pixel_type!(format.dtype, O => {
-                let checksum = |index: usize, image: &[O]| {
-                    let crc = crc32fast::hash(bytemuck::cast_slice(image));
-                    checksums[index - a].store(crc, Ordering::Relaxed);
-                };
-                let mut pages = map.pages_mut::<O>(format.pixels()).into_iter();
-                let mut first = a;
-                while first < b {
-                    let n = batch.min(b - first);
-                    let some = pages.by_ref().take(n).map(OutputPage::slice).collect();
-                    engine::run_chain_pages(&stack, &chain, first, some, &progress, &checksum)?;
-                    if m.sync {
-                        // Advice only: on an error the final fsync writes it all.
-                        let _ = crate::stack::mapped::start_writeback(
-                            &file,
-                            offset + first as u64 * page_bytes,
-                            n as u64 * page_bytes,
-                        );
+                let written = |index: usize, image: &[O]| {
+                    let bytes = bytemuck::cast_slice(image);
+                    checksums[index - a].store(crc32fast::hash(bytes), Ordering::Relaxed);
+                    if let Some(writeback) = &writeback {
+                        writeback.start(bytes);
                     }
-                    first += n;
-                }
-                Ok::<(), anyhow::Error>(())
+                };
+                let pages = map
+                    .pages_mut::<O>(format.pixels())
+                    .into_iter()
+                    .map(OutputPage::slice)
+                    .collect();
+                engine::run_chain_pages(&stack, &chain, a, pages, &progress, &written)
             })?;
             done.image_crc32 = Some(checksums.into_iter().map(AtomicU32::into_inner).collect());
             done.bytes = map.bytes().len() as u64;
