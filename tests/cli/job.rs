@@ -522,7 +522,8 @@ fn a_job_over_an_hdf5_dataset_keeps_its_keys_and_refuses_a_changed_keys_file() {
     let keys = ["--keys", "2x3,1x4,0x10", "--pages", "1:"];
     local_run_with(&s, &chain, &keys, input, "local.tif");
     let job = prepare_with(&s, 3, &chain, &keys, input, "job.tif");
-    assert!(status(&s, &job).contains("9 images -> job.tif"));
+    let listed = status(&s, &job);
+    assert!(listed.contains("9 images -> job.tif"), "{listed}");
     run_and_commit(&s, &job);
     assert_same_result(&s, "job.tif", "local.tif");
 
@@ -530,15 +531,20 @@ fn a_job_over_an_hdf5_dataset_keeps_its_keys_and_refuses_a_changed_keys_file() {
     let median = ["median --size 3"];
     local_run_with(&s, &median, &["--keys", "none"], input, "all_local.tif");
     let job = prepare_with(&s, 4, &median, &["--keys", "none"], input, "all.tif");
-    assert!(status(&s, &job).contains("17 images -> all.tif"));
+    let listed = status(&s, &job);
+    assert!(listed.contains("17 images -> all.tif"), "{listed}");
     run_and_commit(&s, &job);
     assert_same_result(&s, "all.tif", "all_local.tif");
 
     // Keys from another file: an input of the job like the dataset's own file.
     let keys = ["--keys", "keys.nxs:/entry/data/image_key"];
-    local_run_with(&s, &chain, &keys, input, "keyed_local.tif");
     let job = prepare_with(&s, 2, &chain, &keys, input, "keyed.tif");
-    assert!(shard(&s, &job, "images", 0).status.success());
+    let first = shard(&s, &job, "images", 0);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let touched = fs::File::options()
         .write(true)
         .open(s.path("keys.nxs"))
