@@ -5,14 +5,15 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::StepWords;
+use crate::stack::hdf5::Keys;
 
 /// Bumped when the manifest changes incompatibly: a job prepared by another imfilter is then
 /// refused rather than misread.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 pub const MANIFEST: &str = "manifest.json";
 
@@ -33,6 +34,10 @@ pub struct Manifest {
     pub inputs: Vec<PathBuf>,
     /// `--pages`, as `PageSlice` prints it.
     pub pages: Option<String>,
+    /// `--keys` for an HDF5 dataset input, as `Keys` prints it (and parses it back); `None`:
+    /// the image_key found beside the dataset, if any. Which images are projections, flats
+    /// and darks, so every shard opens the same stack as `prepare`.
+    pub keys: Option<String>,
     pub steps: Vec<Step>,
     /// The result's path, as given.
     pub output: PathBuf,
@@ -56,7 +61,8 @@ pub struct Manifest {
     pub data_offset: u64,
     pub page_bytes: u64,
     pub file_len: u64,
-    /// Every file the result is computed from (the input's and the steps' flats and darks).
+    /// Every file the result is computed from (the input's, or the HDF5 file of a dataset
+    /// input and of `--keys FILE:/PATH`, and the steps' flats and darks).
     pub fingerprint: Vec<FileStamp>,
     /// The history sidecar `commit` writes beside the result (the same is in the TIFF).
     pub history: serde_json::Value,
@@ -171,6 +177,14 @@ impl Manifest {
             bytes += rows.len() as u64;
         }
         (crc.finalize(), bytes)
+    }
+
+    /// The `--keys` the job was prepared with.
+    pub fn keys(&self) -> Result<Keys> {
+        match &self.keys {
+            None => Ok(Keys::Auto),
+            Some(text) => Keys::parse(text).map_err(|e| anyhow!("the job's --keys: {e}")),
+        }
     }
 
     pub fn phase(&self, name: &str) -> Option<(usize, &Phase)> {

@@ -18,7 +18,7 @@ use crate::job::{self, Job, OutputChoice};
 use crate::output::{Destination, Durability, temp_prefix};
 use crate::run;
 use crate::stack::write::{Compression, Layout, WriteOptions};
-use crate::stack::{Stack, StackKind, mapped};
+use crate::stack::{StackKind, hdf5, mapped};
 
 /// The job folder of the result at `output`: beside it, `NAME.imfilter-job`.
 pub fn job_dir_for(output: &Path) -> PathBuf {
@@ -44,14 +44,16 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
                 .into()
         ));
     }
-    let words = run::run_step_words(&args.run)?;
-    if crate::stack::hdf5::is_hdf5_input(&job.input) {
-        bail!(UsageError(
-            "job: HDF5 inputs are not sharded yet; convert the projections to TIFF first \
-             (imfilter run … FILE.nxs:/DATASET -o stack.tif) or run them on one machine"
-                .into()
-        ));
+    if let OutputChoice::Path(p) = &job.output
+        && (hdf5::DatasetPath::parse(p).is_some() || hdf5::has_hdf5_extension(p))
+    {
+        bail!(UsageError(format!(
+            "job: {}: an HDF5 output is not sharded: the result of a job is one multi-page \
+             TIFF file (-o NAME.tif); run on one machine for an HDF5 result",
+            p.display()
+        )));
     }
+    let words = run::run_step_words(&args.run)?;
     // What the steps combine (flats, darks) is kept, for the job folder: each shard then
     // reads it instead of combining it again.
     let store = ReferenceStore::keeping();
@@ -60,7 +62,9 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
         ..job.step_input()
     };
     let planned = run::planned_steps(&words, &input)?;
-    let mut stack = Stack::open_many(&job.inputs)?;
+    // An HDF5 dataset input is its projections, as for `run`: the shards open it with the
+    // same keys, from the manifest.
+    let mut stack = hdf5::open_inputs(&job.inputs, &job.keys)?;
     if stack.kind == StackKind::Stdin {
         bail!(UsageError(
             "job: the input must be files every shard can open, not - (stdin)".into()
@@ -68,6 +72,12 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
     }
     if let Some(pages) = &job.pages {
         stack.select_pages(pages)?;
+    }
+    if let (Some(keys), false) = (&stack.keys, job.quiet) {
+        eprintln!(
+            "imfilter: note: {}: {keys}; the projections are the input",
+            job.input.display()
+        );
     }
     let (ops, arguments): (Vec<_>, Vec<_>) =
         planned.into_iter().map(|p| (p.op, p.arguments)).unzip();
@@ -97,9 +107,11 @@ pub fn prepare(args: &PrepareArgs, cli: &Cli) -> Result<PathBuf> {
         .flat_map(|s| s.references())
         .flat_map(|r| r.files().map(Path::to_path_buf))
         .collect();
+    // An HDF5 dataset's file is the stack's file; keys read from another file count too.
     let inputs: Vec<PathBuf> = stack
         .files()
         .map(Path::to_path_buf)
+        .chain(job.keys.file())
         .chain(references)
         .collect();
     job::refuse_input_as_output(&destination, inputs.iter().map(PathBuf::as_path), false)?;
@@ -274,6 +286,7 @@ fn make(
         input: job.input.clone(),
         inputs: job.inputs.clone(),
         pages: job.pages.map(|p| p.to_string()),
+        keys: (job.keys != hdf5::Keys::Auto).then(|| job.keys.to_string()),
         steps: words.iter().map(Step::from).collect(),
         output: output.to_path_buf(),
         temporary: temporary.clone(),

@@ -101,8 +101,9 @@ pub fn run(dir: &Path, phase: Option<&str>, shard: usize, cli: &Cli) -> Result<(
 /// with the flats and darks the job in `dir` combined when it was prepared.
 pub fn rebuild(dir: &Path, m: &Manifest) -> Result<(Stack, Chain)> {
     let words: Vec<StepWords> = m.steps.iter().map(StepWords::from).collect();
-    // Job inputs are TIFF or FITS (prepare refuses HDF5), so no image keys apply.
-    let keys = crate::stack::hdf5::Keys::default();
+    // An HDF5 dataset input's projections (and, for background correction without --flat,
+    // its flats and darks) are the images its keys mark, as when the job was prepared.
+    let keys = m.keys()?;
     let store = ReferenceStore::reading(dir.join(manifest::REFERENCES));
     let input = crate::filters::Input {
         paths: &m.inputs,
@@ -110,7 +111,7 @@ pub fn rebuild(dir: &Path, m: &Manifest) -> Result<(Stack, Chain)> {
         references: Some(&store),
     };
     let planned = run::planned_steps(&words, &input)?;
-    let mut stack = Stack::open_many(&m.inputs)?;
+    let mut stack = crate::stack::hdf5::open_inputs(&m.inputs, &keys)?;
     if let Some(pages) = &m.pages {
         let slice =
             PageSlice::parse(pages).map_err(|e| anyhow::anyhow!("the job's --pages: {e}"))?;

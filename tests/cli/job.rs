@@ -28,9 +28,15 @@ fn step_args(steps: &[&str]) -> Vec<String> {
 
 /// `imfilter run` of `steps` on `input` into `output`.
 fn local_run(s: &Scratch, steps: &[&str], input: &str, output: &str) {
+    local_run_with(s, steps, &[], input, output);
+}
+
+/// [`local_run`] with more options of `run` (`--keys`, `--pages`).
+fn local_run_with(s: &Scratch, steps: &[&str], options: &[&str], input: &str, output: &str) {
     s.imfilter()
         .args(["-q", "run"])
         .args(step_args(steps))
+        .args(options)
         .args([input, "-o", output])
         .assert()
         .success();
@@ -38,10 +44,23 @@ fn local_run(s: &Scratch, steps: &[&str], input: &str, output: &str) {
 
 /// `imfilter job prepare`; returns the job folder it printed.
 fn prepare(s: &Scratch, shards: usize, steps: &[&str], input: &str, output: &str) -> PathBuf {
+    prepare_with(s, shards, steps, &[], input, output)
+}
+
+/// [`prepare`] with more options of `run` (`--keys`, `--pages`).
+fn prepare_with(
+    s: &Scratch,
+    shards: usize,
+    steps: &[&str],
+    options: &[&str],
+    input: &str,
+    output: &str,
+) -> PathBuf {
     let out = s
         .imfilter()
         .args(["-q", "job", "prepare", "--shards", &shards.to_string()])
         .args(step_args(steps))
+        .args(options)
         .args([input, "-o", output])
         .output()
         .expect("runs");
@@ -434,6 +453,139 @@ fn a_shard_refuses_an_input_changed_since_prepare_naming_it() {
     );
 }
 
+/// Every shard of `job`'s only phase, then the commit, all succeeding.
+fn run_and_commit(s: &Scratch, job: &Path) {
+    let shards = fs::read_to_string(job.join("manifest.json")).expect("manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&shards).expect("json");
+    let count = manifest["phases"][0]["shards"]
+        .as_array()
+        .expect("shards")
+        .len();
+    for n in 0..count {
+        let out = shard(s, job, "images", n);
+        assert!(
+            out.status.success(),
+            "shard {n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = commit(s, job);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The NXtomo scans of `fixtures/hdf5/` (17 images: 3 darks, 4 flats, 8 projections, 2
+/// flats, by image_key; see tests/cli/hdf5.rs), contiguous and gzip-chunked.
+fn nxtomo_scans(s: &Scratch) {
+    for f in ["nxtomo.nxs", "nxtomo_gzip.nxs"] {
+        s.copy_fixture(&format!("hdf5/{f}"), f);
+    }
+}
+
+#[test]
+fn a_job_over_an_hdf5_dataset_takes_flats_and_darks_by_image_key_and_equals_a_local_run() {
+    let s = Scratch::new();
+    nxtomo_scans(&s);
+    // No --flat: background correction takes the dataset's flats and darks, as `run` does.
+    let chain = ["background-correct", "median --size 3"];
+    for (i, input) in [
+        "nxtomo.nxs:/entry/data/data",
+        "nxtomo_gzip.nxs:/entry/data/data",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (local, result) = (format!("local{i}.tif"), format!("job{i}.tif"));
+        local_run(&s, &chain, input, &local);
+        let job = prepare(&s, 3, &chain, input, &result);
+        assert!(
+            status(&s, &job).contains(&format!("8 images -> {result}")),
+            "the projections only: {}",
+            status(&s, &job)
+        );
+        run_and_commit(&s, &job);
+        assert_same_result(&s, &result, &local);
+    }
+}
+
+#[test]
+fn a_job_over_an_hdf5_dataset_keeps_its_keys_and_refuses_a_changed_keys_file() {
+    let s = Scratch::new();
+    nxtomo_scans(&s);
+    s.copy_fixture("hdf5/nxtomo.nxs", "keys.nxs");
+    let input = "nxtomo.nxs:/entry/data/data";
+    // The last two flats taken as projections (10, not the image_key's 8), from the second.
+    let chain = ["background-correct", "median --size 3"];
+    let keys = ["--keys", "2x3,1x4,0x10", "--pages", "1:"];
+    local_run_with(&s, &chain, &keys, input, "local.tif");
+    let job = prepare_with(&s, 3, &chain, &keys, input, "job.tif");
+    let listed = status(&s, &job);
+    assert!(listed.contains("9 images -> job.tif"), "{listed}");
+    run_and_commit(&s, &job);
+    assert_same_result(&s, "job.tif", "local.tif");
+
+    // --keys none: every image a projection.
+    let median = ["median --size 3"];
+    local_run_with(&s, &median, &["--keys", "none"], input, "all_local.tif");
+    let job = prepare_with(&s, 4, &median, &["--keys", "none"], input, "all.tif");
+    let listed = status(&s, &job);
+    assert!(listed.contains("17 images -> all.tif"), "{listed}");
+    run_and_commit(&s, &job);
+    assert_same_result(&s, "all.tif", "all_local.tif");
+
+    // Keys from another file: an input of the job like the dataset's own file.
+    let keys = ["--keys", "keys.nxs:/entry/data/image_key"];
+    let job = prepare_with(&s, 2, &chain, &keys, input, "keyed.tif");
+    let first = shard(&s, &job, "images", 0);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let touched = fs::File::options()
+        .write(true)
+        .open(s.path("keys.nxs"))
+        .expect("open");
+    touched
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .expect("touch");
+    let out = shard(&s, &job, "images", 1);
+    assert_one_line_error(
+        &out.stderr,
+        &["keys.nxs", "changed since the job was prepared"],
+    );
+    assert!(!commit(&s, &job).status.success());
+    assert!(!s.path("keyed.tif").exists());
+}
+
+#[test]
+fn a_shard_refuses_an_hdf5_input_changed_since_prepare_naming_its_file() {
+    let s = Scratch::new();
+    nxtomo_scans(&s);
+    let job = prepare(
+        &s,
+        2,
+        &["background-correct"],
+        "nxtomo.nxs:/entry/data/data",
+        "job.tif",
+    );
+    let scan = fs::File::options()
+        .write(true)
+        .open(s.path("nxtomo.nxs"))
+        .expect("open");
+    scan.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .expect("touch");
+    let out = shard(&s, &job, "images", 0);
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_line_error(
+        &out.stderr,
+        &["nxtomo.nxs", "changed since the job was prepared"],
+    );
+}
+
 #[test]
 fn what_a_job_cannot_shard_is_refused_before_anything_is_made() {
     let s = Scratch::new();
@@ -472,6 +624,12 @@ fn what_a_job_cannot_shard_is_refused_before_anything_is_made() {
         &["--shards", "2", "sample/stack.tif", "--in-place"],
         &["--in-place is not sharded"],
     );
+    for hdf5 in ["out.h5:/data", "out.h5"] {
+        refuse(
+            &["--shards", "2", "sample/stack.tif", "-o", hdf5],
+            &[hdf5, "an HDF5 output is not sharded", "-o NAME.tif"],
+        );
+    }
     refuse(
         &["--shards", "13", "sample/stack.tif", "-o", "x.tif"],
         &["the stack has 12 images"],

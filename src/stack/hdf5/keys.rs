@@ -59,6 +59,15 @@ impl Keys {
         }
         Ok(Keys::List(keys))
     }
+
+    /// The other file `--keys FILE:/PATH` reads the keys from: the result depends on it as
+    /// on the dataset's own file (`/PATH` alone is in the input's file).
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Keys::Dataset(path) => DatasetPath::parse(std::path::Path::new(path)).map(|d| d.file),
+            _ => None,
+        }
+    }
 }
 
 /// As `--keys` takes it back (a list in its `KxN` form), for the history.
@@ -297,6 +306,14 @@ mod tests {
         let list = Keys::parse("2x2,1,0x3,0").expect("keys");
         assert_eq!(list.to_string(), "2x2,1x1,0x4");
         assert_eq!(Keys::parse(&list.to_string()), Ok(list));
+    }
+
+    #[test]
+    fn keys_from_another_file_name_it() {
+        let other = Keys::Dataset("k.nxs:/key".into());
+        assert_eq!(other.file(), Some(std::path::PathBuf::from("k.nxs")));
+        assert_eq!(Keys::Dataset("/entry/data/image_key".into()).file(), None);
+        assert_eq!(Keys::Auto.file(), None);
     }
 
     #[test]
