@@ -286,21 +286,22 @@ fn execute_part(
             compressed,
             rayon::current_num_threads(),
         );
-        // A result that is to wait for the disk goes there image by image as they are
+        // A result that is to wait for the disk goes there batch by batch as its images are
         // finished, so the wait at the end is for the last few only.
         let writebacks = match job.durability {
             Durability::WaitForDisk => output.writebacks()?,
             Durability::NoWait => Vec::new(),
         };
-        let written = |page: &[u8]| writebacks.iter().for_each(|w| w.start(page));
         if workers < rayon::current_num_threads() {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(workers)
                 .build()
                 .context("cannot start worker threads")?
-                .install(|| engine::run_chain(&stack, &chain, &mut output, &progress, &written))?;
+                .install(|| {
+                    engine::run_chain(&stack, &chain, &mut output, &progress, &writebacks)
+                })?;
         } else {
-            engine::run_chain(&stack, &chain, &mut output, &progress, &written)?;
+            engine::run_chain(&stack, &chain, &mut output, &progress, &writebacks)?;
         }
         progress.finish();
     }

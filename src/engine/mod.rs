@@ -16,7 +16,8 @@ use crate::interrupt;
 use crate::output::{OutputPage, PendingOutput};
 use crate::pixel::Pixel;
 use crate::progress::Progress;
-use crate::stack::{Stack, mapped};
+use crate::stack::Stack;
+use crate::stack::mapped::{self, Writeback};
 use crate::with_pixel_type;
 
 /// Carries every image of `input` through `chain`'s image pass (every step, or up to its
@@ -30,15 +31,48 @@ pub fn run_chain(
     chain: &Chain,
     output: &mut PendingOutput,
     progress: &Progress,
-    written: &(dyn Fn(&[u8]) + Sync),
+    writebacks: &[Writeback],
 ) -> Result<()> {
     let to = chain.image_pass_format();
     with_pixel_type!(to.dtype, O => {
         let pages = output.pages_mut::<O>(to.pixels());
         assert_one_output_per_page(input, pages.len());
-        let written = |_, page: &[O]| written(bytemuck::cast_slice(page));
-        run_chain_pages(input, chain, 0, pages, progress, &written)
+        run_chain_writing_back(input, chain, 0, pages, progress, &|_, _| (), writebacks)
     })
+}
+
+/// [`run_chain_pages`], each finished page sent to the disk early through `writebacks` (none:
+/// all at once). The pages go in batches of a few per worker, sent between batches while the
+/// workers wait (see `mapped::Writeback` for why not as they finish).
+pub fn run_chain_writing_back<O: Pixel>(
+    input: &Stack,
+    chain: &Chain,
+    first: usize,
+    pages: Vec<OutputPage<'_, O>>,
+    progress: &Progress,
+    written: &(dyn Fn(usize, &[O]) + Sync),
+    writebacks: &[Writeback],
+) -> Result<()> {
+    if writebacks.is_empty() {
+        return run_chain_pages(input, chain, first, pages, progress, written);
+    }
+    let noted = |index: usize, page: &[O]| {
+        written(index, page);
+        let bytes = bytemuck::cast_slice(page);
+        writebacks.iter().for_each(|w| w.finished(bytes));
+    };
+    let batch = 4 * rayon::current_num_threads();
+    let end = first + pages.len();
+    let mut pages = pages.into_iter();
+    let mut at = first;
+    while at < end {
+        let some: Vec<_> = pages.by_ref().take(batch).collect();
+        let n = some.len();
+        run_chain_pages(input, chain, at, some, progress, &noted)?;
+        writebacks.iter().for_each(Writeback::send_finished);
+        at += n;
+    }
+    Ok(())
 }
 
 /// [`run_chain`] for images `first .. first + pages.len()` of `input` only, into `pages`

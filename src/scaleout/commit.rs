@@ -239,33 +239,30 @@ fn check_pages(
     finished: &[Vec<Done>],
     verify: Verify,
 ) -> Result<()> {
+    let every = verify == Verify::All || !m.sync;
     for (phase, done) in m.phases.iter().zip(finished) {
         let changed = match phase.kind {
             PhaseKind::Survey { .. } => continue,
             PhaseKind::Images => match &m.intermediate {
                 Some(path) => {
-                    let file = fs::File::open(path)
+                    let file = output::reopen_temporary(path, false)
                         .with_context(|| format!("{}: cannot open", path.display()))?;
                     let len = file
                         .metadata()
                         .with_context(|| format!("{}: cannot read", path.display()))?
                         .len();
                     let image_bytes = len / m.images.max(1) as u64;
-                    let every = verify == Verify::All || !m.sync;
                     changed_images(&file, path, 0, image_bytes, phase, done, every)?
                 }
-                None => {
-                    let every = verify == Verify::All || !m.sync;
-                    changed_images(
-                        output,
-                        &m.temporary,
-                        m.data_offset,
-                        m.page_bytes,
-                        phase,
-                        done,
-                        every,
-                    )?
-                }
+                None => changed_images(
+                    output,
+                    &m.temporary,
+                    m.data_offset,
+                    m.page_bytes,
+                    phase,
+                    done,
+                    every,
+                )?,
             },
             PhaseKind::Sinograms => changed_rows(m, output, phase, done)?,
         };

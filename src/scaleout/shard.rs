@@ -278,33 +278,32 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             // Measured: without it the readahead around each fault zeroed large folios, up
             // to two thirds of a shard's time (docs/benchmarks.md, section 11). Advice only.
             let _ = map.advise_no_readahead();
-            // Synced shards send each image to the disk as soon as it is finished: one
-            // shard's pages stay under the kernel's own write-back threshold, so otherwise
-            // nothing is written until the final fsync, and shards run one after another
-            // would wait for the disk in turn instead of while computing (docs/benchmarks.md,
-            // section 11). Each image's checksum is taken by the worker that wrote it, while
-            // the image is still in cache, rather than in a second pass over the shard.
-            let writeback = match m.sync {
-                true => Some(map.writeback(&file).with_context(|| {
+            // Synced shards send their images to the disk batch by batch as they are
+            // finished: one shard's pages stay under the kernel's own write-back threshold, so
+            // otherwise nothing is written until the final fsync, and shards run one after
+            // another would wait for the disk in turn instead of while computing
+            // (docs/benchmarks.md, section 11). Each image's checksum is taken by the worker
+            // that wrote it, while the image is still in cache, not in a second pass.
+            let writebacks = match m.sync {
+                true => vec![map.writeback(&file).with_context(|| {
                     format!("{}: cannot reopen the output", m.output.display())
-                })?),
-                false => None,
+                })?],
+                false => Vec::new(),
             };
             let checksums: Vec<AtomicU32> = (a..b).map(|_| AtomicU32::new(0)).collect();
             with_pixel_type!(format.dtype, O => {
                 let written = |index: usize, image: &[O]| {
-                    let bytes = bytemuck::cast_slice(image);
-                    checksums[index - a].store(crc32fast::hash(bytes), Ordering::Relaxed);
-                    if let Some(writeback) = &writeback {
-                        writeback.start(bytes);
-                    }
+                    let crc = crc32fast::hash(bytemuck::cast_slice(image));
+                    checksums[index - a].store(crc, Ordering::Relaxed);
                 };
                 let pages = map
                     .pages_mut::<O>(format.pixels())
                     .into_iter()
                     .map(OutputPage::slice)
                     .collect();
-                engine::run_chain_pages(&stack, &chain, a, pages, &progress, &written)
+                engine::run_chain_writing_back(
+                    &stack, &chain, a, pages, &progress, &written, &writebacks,
+                )
             })?;
             done.image_crc32 = Some(checksums.into_iter().map(AtomicU32::into_inner).collect());
             done.bytes = map.bytes().len() as u64;
