@@ -41,9 +41,10 @@ pub fn run_chain(
     })
 }
 
-/// [`run_chain_pages`], each finished page sent to the disk early through `writebacks` (none:
-/// all at once). The pages go in batches of a few per worker, sent between batches while the
-/// workers wait (see `mapped::Writeback` for why not as they finish).
+/// [`run_chain`] for images `first .. first + pages.len()` of `input`, each finished page
+/// sent to the disk early through `writebacks` (none: all at once, by the commit's sync). The
+/// pages go in batches of a few per worker, sent between batches while the workers wait (see
+/// `mapped::Writeback` for why not as they finish). A shard of a job calls it directly.
 pub fn run_chain_writing_back<O: Pixel>(
     input: &Stack,
     chain: &Chain,
@@ -76,10 +77,11 @@ pub fn run_chain_writing_back<O: Pixel>(
 }
 
 /// [`run_chain`] for images `first .. first + pages.len()` of `input` only, into `pages`
-/// (one shard of a job, `scaleout`). Each image keeps its index in the whole stack, which a
-/// step may depend on (flats interpolated along the scan). `written(index, page)` sees each
-/// finished page on its worker while the page is still in cache (a shard's checksums).
-pub fn run_chain_pages<O: Pixel>(
+/// (through [`run_chain_writing_back`], all of a run or one shard of a job). Each image keeps
+/// its index in the whole stack, which a step may depend on (flats interpolated along the
+/// scan). `written(index, page)` sees each finished page on its worker while the page is
+/// still in cache (a shard's checksums).
+fn run_chain_pages<O: Pixel>(
     input: &Stack,
     chain: &Chain,
     first: usize,

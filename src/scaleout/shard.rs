@@ -275,9 +275,6 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 ((b - a) as u64 * page_bytes) as usize,
             )
             .with_context(|| format!("{}: cannot map the output", m.output.display()))?;
-            // Measured: without it the readahead around each fault zeroed large folios, up
-            // to two thirds of a shard's time (docs/benchmarks.md, section 11). Advice only.
-            let _ = map.advise_no_readahead();
             // Synced shards send their images to the disk batch by batch as they are
             // finished: one shard's pages stay under the kernel's own write-back threshold, so
             // otherwise nothing is written until the final fsync, and shards run one after

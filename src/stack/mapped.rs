@@ -173,13 +173,6 @@ impl WriteMap {
     pub fn bytes(&self) -> &[u8] {
         &self.map
     }
-
-    /// Tells the kernel not to read ahead around the pages written (`MADV_RANDOM`): every
-    /// page of the map is written whole, so what it would read (zeros, for a preallocated
-    /// file) is never used.
-    pub fn advise_no_readahead(&self) -> io::Result<()> {
-        self.map.advise(memmap2::Advice::Random)
-    }
 }
 
 /// Sends the pages of a map to the disk as they are finished, so that the `fsync` before a
