@@ -11,7 +11,7 @@
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -133,13 +133,15 @@ fn key(sets: &[Stack], average: Average, what: &str) -> Option<String> {
         if stack.kind == StackKind::Hdf5 {
             return None;
         }
+        // The stamps the stack took when it opened its files, which is what was combined; a
+        // file rewritten since then has another stamp when a shard opens it.
         let mut files = Vec::new();
-        for path in stack.files() {
-            let meta = fs::metadata(path).ok()?;
+        for (path, len, modified) in stack.file_stamps() {
+            let (seconds, nanoseconds) = modified?;
             files.push(serde_json::json!({
                 "path": fs::canonicalize(path).ok()?,
-                "size": meta.len(),
-                "mtime_ns": meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+                "size": len,
+                "mtime_ns": i128::from(seconds) * 1_000_000_000 + i128::from(nanoseconds),
             }));
         }
         stacks.push(serde_json::json!({

@@ -249,6 +249,14 @@ impl Stack {
         self.sources.iter().map(|s| s.path.as_path())
     }
 
+    /// Each file's path, length and modification time (seconds, nanoseconds) as they were
+    /// when the stack opened it: what its pages were read from. No time for a stream.
+    pub fn file_stamps(&self) -> impl Iterator<Item = (&Path, u64, Option<(i64, i64)>)> {
+        self.sources
+            .iter()
+            .map(|s| (s.path.as_path(), s.file_len, s.modified()))
+    }
+
     /// `Err` naming the first file that is no longer what was read (see
     /// [`Source::check_unchanged`]), or that was cut short under its map.
     pub fn check_unchanged(&self) -> Result<()> {

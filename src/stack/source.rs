@@ -230,6 +230,11 @@ impl Source {
         Ok(map)
     }
 
+    /// The file's modification time when it was opened (none for a stream).
+    pub fn modified(&self) -> Option<(i64, i64)> {
+        self.modified
+    }
+
     /// `Err` if the file at `path` is no longer the one read: another file, another length, or
     /// another modification time. Checked before a result is committed, because a result
     /// computed from a file that changed meanwhile may mix its old and new contents.
