@@ -136,13 +136,10 @@ fn key(sets: &[Stack], average: Average, what: &str) -> Option<String> {
         // The stamps the stack took when it opened its files, which is what was combined; a
         // file rewritten since then has another stamp when a shard opens it.
         let mut files = Vec::new();
-        for (path, len, modified) in stack.file_stamps() {
-            let (seconds, nanoseconds) = modified?;
-            files.push(serde_json::json!({
-                "path": fs::canonicalize(path).ok()?,
-                "size": len,
-                "mtime_ns": i128::from(seconds) * 1_000_000_000 + i128::from(nanoseconds),
-            }));
+        for stamp in stack.file_stamps() {
+            let mut stamp = stamp?.clone();
+            stamp.path = fs::canonicalize(&stamp.path).ok()?;
+            files.push(serde_json::to_value(stamp).ok()?);
         }
         stacks.push(serde_json::json!({
             "files": files,

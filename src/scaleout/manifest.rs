@@ -2,7 +2,6 @@
 //! every other `job` command: plain data, no clap type, no open file.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pipeline::StepWords;
 use crate::stack::hdf5::Keys;
+pub use crate::stack::stamp::FileStamp;
 
 /// Bumped when the manifest changes incompatibly: a job prepared by another imfilter is then
 /// refused rather than misread.
@@ -117,51 +117,30 @@ pub struct Phase {
     pub shards: Vec<[usize; 2]>,
 }
 
-/// What a file was when the job was prepared. Size and modification time, not the inode:
-/// some shared file systems do not show every node the same one.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FileStamp {
-    pub path: PathBuf,
-    pub size: u64,
-    pub mtime_ns: i128,
-}
-
-impl FileStamp {
-    pub fn of(path: &Path) -> Result<FileStamp> {
-        let meta =
-            fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        Ok(FileStamp {
-            path: path.to_path_buf(),
-            size: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        })
+/// `Err` naming the file if it is no longer what it was when the job was prepared.
+pub fn check_stamp(stamp: &FileStamp) -> Result<()> {
+    let now = FileStamp::of(&stamp.path).with_context(|| {
+        format!(
+            "{}: the job's input is gone since the job was prepared",
+            stamp.path.display()
+        )
+    })?;
+    if now.size != stamp.size {
+        bail!(
+            "{}: changed since the job was prepared (size {} bytes, now {}); prepare the \
+             job again",
+            stamp.path.display(),
+            stamp.size,
+            now.size
+        );
     }
-
-    /// `Err` naming the file if it is no longer what it was when the job was prepared.
-    pub fn check(&self) -> Result<()> {
-        let now = FileStamp::of(&self.path).with_context(|| {
-            format!(
-                "{}: the job's input is gone since the job was prepared",
-                self.path.display()
-            )
-        })?;
-        if now.size != self.size {
-            bail!(
-                "{}: changed since the job was prepared (size {} bytes, now {}); prepare the \
-                 job again",
-                self.path.display(),
-                self.size,
-                now.size
-            );
-        }
-        if now.mtime_ns != self.mtime_ns {
-            bail!(
-                "{}: changed since the job was prepared (modified again); prepare the job again",
-                self.path.display()
-            );
-        }
-        Ok(())
+    if now.mtime_ns != stamp.mtime_ns {
+        bail!(
+            "{}: changed since the job was prepared (modified again); prepare the job again",
+            stamp.path.display()
+        );
     }
+    Ok(())
 }
 
 impl Manifest {
@@ -193,7 +172,7 @@ impl Manifest {
 
     /// Every input file unchanged since `prepare`, or an error naming the first that is not.
     pub fn check_inputs(&self) -> Result<()> {
-        self.fingerprint.iter().try_for_each(FileStamp::check)
+        self.fingerprint.iter().try_for_each(check_stamp)
     }
 
     /// Reads `JOBDIR/manifest.json`.

@@ -264,7 +264,8 @@ fn make(
     let mut fingerprint: Vec<FileStamp> = Vec::new();
     for p in inputs {
         if !fingerprint.iter().any(|s| &s.path == p) {
-            fingerprint.push(FileStamp::of(p)?);
+            fingerprint
+                .push(FileStamp::of(p).with_context(|| format!("{}: cannot read", p.display()))?);
         }
     }
     let temporary = temp.path().to_path_buf();

@@ -9,6 +9,7 @@ pub mod ifd;
 pub mod lzw;
 pub mod mapped;
 pub mod source;
+pub mod stamp;
 pub mod write;
 
 use std::cmp::Ordering;
@@ -249,12 +250,10 @@ impl Stack {
         self.sources.iter().map(|s| s.path.as_path())
     }
 
-    /// Each file's path, length and modification time (seconds, nanoseconds) as they were
-    /// when the stack opened it: what its pages were read from. No time for a stream.
-    pub fn file_stamps(&self) -> impl Iterator<Item = (&Path, u64, Option<(i64, i64)>)> {
-        self.sources
-            .iter()
-            .map(|s| (s.path.as_path(), s.file_len, s.modified()))
+    /// Each file as it was when the stack opened it: what its pages were read from. `None`
+    /// for standard input's unnamed spool.
+    pub fn file_stamps(&self) -> impl Iterator<Item = Option<&stamp::FileStamp>> {
+        self.sources.iter().map(|s| s.stamp.as_ref())
     }
 
     /// `Err` naming the first file that is no longer what was read (see

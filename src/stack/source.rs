@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::encode::Field;
 use super::ifd::{self, ByteOrder, TiffFile, tag};
 use super::mapped::ReadMap;
+use super::stamp::FileStamp;
 use crate::pixel::DType;
 
 /// TIFF Compression values imfilter names in messages.
@@ -157,9 +158,9 @@ pub struct Source {
     map: Option<ReadMap>,
     /// Which file `path` named when it was parsed, so a file replaced since is not read.
     id: (u64, u64),
-    /// Its modification time then (seconds, nanoseconds): a file rewritten in place at the
-    /// same length is found by it at commit. `None` for standard input's unnamed spool.
-    modified: Option<(i64, i64)>,
+    /// Its size and modification time then: a file rewritten in place at the same length is
+    /// found by its time at commit. `None` for standard input's unnamed spool.
+    pub stamp: Option<FileStamp>,
     pub byte_order: ByteOrder,
     pub bigtiff: bool,
     pub file_len: u64,
@@ -230,33 +231,24 @@ impl Source {
         Ok(map)
     }
 
-    /// The file's modification time when it was opened (none for a stream).
-    pub fn modified(&self) -> Option<(i64, i64)> {
-        self.modified
-    }
-
     /// `Err` if the file at `path` is no longer the one read: another file, another length, or
     /// another modification time. Checked before a result is committed, because a result
     /// computed from a file that changed meanwhile may mix its old and new contents.
     pub fn check_unchanged(&self) -> Result<()> {
-        let Some(modified) = self.modified else {
+        let Some(stamp) = &self.stamp else {
             return Ok(());
         };
         let meta = std::fs::metadata(&self.path)
             .with_context(|| format!("{}: cannot read it again", self.path.display()))?;
-        let now = (
-            (meta.dev(), meta.ino()),
-            meta.len(),
-            (meta.mtime(), meta.mtime_nsec()),
-        );
-        if now != (self.id, self.file_len, modified) {
+        let now = FileStamp::from_metadata(&self.path, &meta);
+        if (meta.dev(), meta.ino()) != self.id || now != *stamp {
             bail!(
                 "{}: the file changed while imfilter was reading it (its {} differs from when \
                  it was opened); the output was not written",
                 self.path.display(),
-                if now.0 != self.id {
+                if (meta.dev(), meta.ino()) != self.id {
                     "inode"
-                } else if now.1 != self.file_len {
+                } else if now.size != stamp.size {
                     "size"
                 } else {
                     "modification time"
@@ -325,7 +317,7 @@ impl Source {
                 fits: true,
                 decoder: scaled.map(|s| Box::new(s) as Box<dyn PageDecoder>),
                 id: (meta.dev(), meta.ino()),
-                modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
+                stamp: named.then(|| FileStamp::from_metadata(path, &meta)),
                 map: (keep == Keep::Mapped).then_some(map),
             });
         }
@@ -388,7 +380,7 @@ impl Source {
             pages,
             fits: false,
             id: (meta.dev(), meta.ino()),
-            modified: named.then(|| (meta.mtime(), meta.mtime_nsec())),
+            stamp: named.then(|| FileStamp::from_metadata(path, &meta)),
             map: (keep == Keep::Mapped).then_some(map),
             decoder: None,
         })
@@ -415,7 +407,7 @@ impl Source {
             path: path.to_path_buf(),
             map: Some(map),
             id: (meta.dev(), meta.ino()),
-            modified: Some((meta.mtime(), meta.mtime_nsec())),
+            stamp: Some(FileStamp::from_metadata(path, &meta)),
             byte_order,
             bigtiff: false,
             file_len: meta.len(),
