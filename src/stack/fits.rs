@@ -74,7 +74,8 @@ pub enum Rule {
 }
 
 impl Rule {
-    fn f32(self, value: f32, raw: Option<i64>) -> f32 {
+    /// `value` (the stored `raw`, where it is an integer) in the page's float type `F`.
+    fn apply<F: Float>(self, value: F, raw: Option<i64>) -> F {
         let Rule::Linear {
             bscale,
             bzero,
@@ -84,39 +85,39 @@ impl Rule {
             return value;
         };
         if blank.is_some() && raw == blank {
-            return f32::NAN;
+            return F::NAN;
         }
         // astropy skips each step when it is the identity; `-0.0 + 0.0` would be `+0.0`.
         let mut v = value;
         if bscale != 1.0 {
-            v *= bscale as f32;
+            v *= F::rounded(bscale);
         }
         if bzero != 0.0 {
-            v += bzero as f32;
+            v += F::rounded(bzero);
         }
         v
     }
+}
 
-    fn f64(self, value: f64, raw: Option<i64>) -> f64 {
-        let Rule::Linear {
-            bscale,
-            bzero,
-            blank,
-        } = self
-        else {
-            return value;
-        };
-        if blank.is_some() && raw == blank {
-            return f64::NAN;
-        }
-        let mut v = value;
-        if bscale != 1.0 {
-            v *= bscale;
-        }
-        if bzero != 0.0 {
-            v += bzero;
-        }
-        v
+/// The float types a scaled page is read into: float32 from 8- and 16-bit integers and
+/// float32 pages, float64 from the rest, as astropy does.
+trait Float: Copy + std::ops::MulAssign + std::ops::AddAssign {
+    const NAN: Self;
+    /// A header's BSCALE or BZERO rounded to this type, as numpy rounds them.
+    fn rounded(value: f64) -> Self;
+}
+
+impl Float for f32 {
+    const NAN: f32 = f32::NAN;
+    fn rounded(value: f64) -> f32 {
+        value as f32
+    }
+}
+
+impl Float for f64 {
+    const NAN: f64 = f64::NAN;
+    fn rounded(value: f64) -> f64 {
+        value
     }
 }
 
@@ -583,27 +584,29 @@ impl Plane {
                 (i16::from(b[0]) - 128).to_ne_bytes()
             }),
             (8, _) => convert(stored, dst, |b: [u8; 1]| {
-                rule.f32(f32::from(b[0]), Some(i64::from(b[0])))
+                rule.apply(f32::from(b[0]), Some(i64::from(b[0])))
                     .to_ne_bytes()
             }),
             (16, _) => convert(stored, dst, |b: [u8; 2]| {
                 let raw = i16::from_be_bytes(b);
-                rule.f32(f32::from(raw), Some(i64::from(raw))).to_ne_bytes()
+                rule.apply(f32::from(raw), Some(i64::from(raw)))
+                    .to_ne_bytes()
             }),
             (-32, _) => convert(stored, dst, |b: [u8; 4]| {
-                rule.f32(f32::from_be_bytes(b), None).to_ne_bytes()
+                rule.apply(f32::from_be_bytes(b), None).to_ne_bytes()
             }),
             (32, _) => convert(stored, dst, |b: [u8; 4]| {
                 let raw = i32::from_be_bytes(b);
-                rule.f64(f64::from(raw), Some(i64::from(raw))).to_ne_bytes()
+                rule.apply(f64::from(raw), Some(i64::from(raw)))
+                    .to_ne_bytes()
             }),
             // Rounded to nearest, as numpy's int64 → float64 cast.
             (64, _) => convert(stored, dst, |b: [u8; 8]| {
                 let raw = i64::from_be_bytes(b);
-                rule.f64(raw as f64, Some(raw)).to_ne_bytes()
+                rule.apply(raw as f64, Some(raw)).to_ne_bytes()
             }),
             (-64, _) => convert(stored, dst, |b: [u8; 8]| {
-                rule.f64(f64::from_be_bytes(b), None).to_ne_bytes()
+                rule.apply(f64::from_be_bytes(b), None).to_ne_bytes()
             }),
             (bitpix, _) => Err(format!("invariant: BITPIX {bitpix} was refused at open")),
         }
