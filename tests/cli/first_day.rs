@@ -2,7 +2,8 @@
 //! messages that point where the user meant to go. Each test checks the message a user sees.
 
 use crate::support::{
-    Nan, Scratch, assert_identical, assert_one_line_error, chain_equals_steps_one_by_one, run,
+    Nan, Scratch, assert_identical, assert_one_line_error, assert_succeeded,
+    chain_equals_steps_one_by_one, run,
 };
 
 /// stdout of a command that must succeed.
@@ -744,11 +745,7 @@ fn the_bar_shows_a_rounded_rate_in_images_per_second() {
         .current_dir(s.dir.path())
         .output()
         .expect("script (util-linux) runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     let rates: Vec<&str> = text
         .split(", ")

@@ -5,7 +5,9 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::support::{Nan, Scratch, assert_identical, assert_one_line_error, fixtures, read_image};
+use crate::support::{
+    Nan, Scratch, assert_identical, assert_one_line_error, assert_succeeded, fixtures, read_image,
+};
 
 fn fits(name: &str) -> PathBuf {
     fixtures().join("fits").join(name)
@@ -141,11 +143,7 @@ fn info_describes_a_fits_file() {
         .arg(fits("multi_hdu.fits"))
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(info["format"], "FITS");
     assert_eq!(info["pages"], 3);

@@ -11,7 +11,7 @@ use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
 use crate::sparse::sparse_stack;
-use crate::support::{Scratch, assert_one_line_error};
+use crate::support::{Scratch, assert_one_line_error, assert_succeeded};
 use imfilter::pixel::DType;
 
 const CHAIN: [&str; 2] = [
@@ -64,11 +64,7 @@ fn prepare_with(
         .args([input, "-o", output])
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     assert!(dir.join("manifest.json").is_file(), "{dir:?}");
     dir
@@ -101,11 +97,7 @@ fn status(s: &Scratch, job: &Path) -> String {
         .arg(job)
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -170,11 +162,7 @@ fn shards_run_from_a_shell_loop_commit_the_same_file_as_a_local_run() {
         status(&s, &job).contains("images: 5 shards: 5 done, 0 running, 0 failed, 0 not started")
     );
     let out = commit(&s, &job);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert_same_result(&s, "job.tif", "local.tif");
     assert!(status(&s, &job).contains("(committed)"));
     // Committed once: the temporary output is now the result.
@@ -222,11 +210,7 @@ fn survey_and_sinogram_steps_get_phases_of_their_own_and_equal_a_local_run() {
         }
     }
     let out = commit(&s, &job);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert_same_result(&s, "job.tif", "local.tif");
     assert!(
         !job.join("intermediate.f32").exists(),
@@ -470,11 +454,7 @@ fn run_and_commit(s: &Scratch, job: &Path) {
         );
     }
     let out = commit(s, job);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
 }
 
 /// The NXtomo scans of `fixtures/hdf5/` (17 images: 3 darks, 4 flats, 8 projections, 2
@@ -540,11 +520,7 @@ fn a_job_over_an_hdf5_dataset_keeps_its_keys_and_refuses_a_changed_keys_file() {
     let keys = ["--keys", "keys.nxs:/entry/data/image_key"];
     let job = prepare_with(&s, 2, &chain, &keys, input, "keyed.tif");
     let first = shard(&s, &job, "images", 0);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert_succeeded(&first);
     let touched = fs::File::options()
         .write(true)
         .open(s.path("keys.nxs"))
@@ -746,11 +722,7 @@ fn a_slurm_job_array_commits_the_same_file_as_a_local_run() {
         .args(["sample/stack.tif", "-o", "job.tif"])
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let ids = submitted(&out.stdout);
     let names: Vec<&str> = ids.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["images", "sinograms", "commit"]);
@@ -784,11 +756,7 @@ fn a_slurm_array_task_killed_mid_way_is_refused_then_rerun_and_committed() {
         .args(["slow.tif", "-o", "job.tif"])
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let job = PathBuf::from(
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -833,17 +801,9 @@ fn a_slurm_array_task_killed_mid_way_is_refused_then_rerun_and_committed() {
         .arg(job.join("slurm/images.sh"))
         .output()
         .expect("sbatch");
-    assert!(
-        rerun.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rerun.stderr)
-    );
+    assert_succeeded(&rerun);
     let out = commit(&s, &job);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert_same_result(&s, "job.tif", "local.tif");
 }
 
@@ -861,16 +821,8 @@ fn a_synced_shard_larger_than_one_write_back_batch_equals_a_local_run() {
         .args(["--shard", "0"])
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let out = commit(&s, &job);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert_same_result(&s, "job.tif", "local.tif");
 }

@@ -176,6 +176,15 @@ pub fn run_with_address_space(
         .unwrap_or_else(|e| panic!("prlimit (util-linux) is needed for this test: {e}"))
 }
 
+/// A command that must have succeeded; its stderr says why not.
+pub fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The one-line error contract: `imfilter: error: ...`, one line, no panic.
 pub fn assert_one_line_error(stderr: &[u8], must_contain: &[&str]) {
     let text = String::from_utf8_lossy(stderr);
