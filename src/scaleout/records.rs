@@ -141,10 +141,30 @@ pub fn started(dir: &Path, m: &Manifest, phase: &str, shard: usize) -> Result<()
     write_whole(&path(dir, phase, shard, "started"), &record, false)
 }
 
+/// Writes the shard's done record, unless its started record is no longer this process's:
+/// a shard of an earlier phase ran again meanwhile and cleared it, so what this shard read
+/// may have changed under it.
 pub fn done(dir: &Path, m: &Manifest, phase: &str, shard: usize, record: &Done) -> Result<()> {
+    still_running_here(dir, phase, shard, &m.id)?;
     write_whole(&path(dir, phase, shard, "done"), record, m.sync)?;
     // The started record has served; a done shard is only its done record.
     let _ = fs::remove_file(path(dir, phase, shard, "started"));
+    Ok(())
+}
+
+/// `Err` unless the shard's started record is this job's and this process's.
+fn still_running_here(dir: &Path, phase: &str, shard: usize, job: &str) -> Result<()> {
+    let ours = match read::<Started>(&path(dir, phase, shard, "started")) {
+        Some(Ok(s)) => s.job == job && s.host == host() && s.pid == std::process::id(),
+        _ => false,
+    };
+    if !ours {
+        anyhow::bail!(
+            "{}: {phase} shard {shard}: its record was cleared while it ran (a shard of an \
+             earlier phase ran again, or this one was started twice); run it again",
+            dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -185,5 +205,38 @@ pub fn state(dir: &Path, m: &Manifest, p: usize, shard: usize) -> State {
         Some(Err(e)) => stale(e),
         Some(Ok(s)) if s.job != m.id => State::NotStarted,
         Some(Ok(s)) => State::Started(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started_by(dir: &Path, job: &str, pid: u32) {
+        let record = Started {
+            job: job.into(),
+            host: host(),
+            pid,
+            time: String::new(),
+        };
+        write_whole(&path(dir, "sinograms", 0, "started"), &record, false).expect("write");
+    }
+
+    #[test]
+    fn a_shard_whose_started_record_was_cleared_or_taken_over_may_not_say_it_is_done() {
+        let dir = tempfile::tempdir().expect("dir");
+        create_dir(dir.path()).expect("shards");
+        let me = std::process::id();
+        started_by(dir.path(), "job-1", me);
+        assert!(still_running_here(dir.path(), "sinograms", 0, "job-1").is_ok());
+        // An earlier phase's shard ran again and cleared this phase's records.
+        clear(dir.path(), "sinograms", 0).expect("clear");
+        let e = still_running_here(dir.path(), "sinograms", 0, "job-1").expect_err("cleared");
+        assert!(format!("{e}").contains("cleared while it ran"), "{e}");
+        // The same shard started again by another process, or by another job.
+        started_by(dir.path(), "job-1", me.wrapping_add(1));
+        assert!(still_running_here(dir.path(), "sinograms", 0, "job-1").is_err());
+        started_by(dir.path(), "job-2", me);
+        assert!(still_running_here(dir.path(), "sinograms", 0, "job-1").is_err());
     }
 }

@@ -79,22 +79,26 @@ pub fn run(dir: &Path, phase: Option<&str>, shard: usize, cli: &Cli) -> Result<(
             count - 1
         );
     }
-    // This shard's pages are about to change, so what later phases made from them no longer
-    // stands.
-    for later in &m.phases[p + 1..] {
-        for s in 0..later.shards.len() {
-            records::clear(&dir, &later.name, s)?;
-        }
-    }
     records::clear(&dir, &name, shard)?;
     records::started(&dir, &m, &name, shard)?;
-    match work(&dir, &m, p, shard, cli) {
-        Ok(done) => records::done(&dir, &m, &name, shard, &done),
-        Err(e) => {
-            let _ = records::failed(&dir, &m, &name, shard, &format!("{e:#}"));
-            Err(e)
+    let finished =
+        work(&dir, &m, p, shard, cli).and_then(|done| records::done(&dir, &m, &name, shard, &done));
+    if let Err(e) = &finished {
+        let _ = records::failed(&dir, &m, &name, shard, &format!("{e:#}"));
+    }
+    finished
+}
+
+/// Clears the records of every shard of the phases after `p`: this shard's results are about
+/// to change, so what later phases made from them no longer stands. A later shard still
+/// running then finds its started record gone and does not record itself done.
+fn clear_later_phases(dir: &Path, m: &Manifest, p: usize) -> Result<()> {
+    for later in &m.phases[p + 1..] {
+        for s in 0..later.shards.len() {
+            records::clear(dir, &later.name, s)?;
         }
     }
+    Ok(())
 }
 
 /// The chain as planned, over the input as planned: the same steps, images and formats,
@@ -230,6 +234,9 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
     check_earlier_phases(dir, m, p)?;
     let (stack, mut chain) = rebuild(dir, m)?;
     conclude_surveys(dir, m, p, &mut chain)?;
+    // Only once every check has passed: a shard refused for a changed input or an early
+    // start changes nothing, so later phases stay done.
+    clear_later_phases(dir, m, p)?;
     let phase = &m.phases[p];
     let [a, b] = phase.shards[shard];
     let label = format!("job: {} shard {shard}", phase.name);

@@ -219,6 +219,44 @@ fn survey_and_sinogram_steps_get_phases_of_their_own_and_equal_a_local_run() {
 }
 
 #[test]
+fn a_refused_rerun_of_an_earlier_phase_leaves_the_later_phases_done() {
+    let s = Scratch::new();
+    let chain = ["remove-stripes --method sorting"];
+    local_run(&s, &chain, "sample/stack.tif", "local.tif");
+    let job = prepare(&s, 2, &chain, "sample/stack.tif", "job.tif");
+    for phase in ["images", "sinograms"] {
+        for n in 0..2 {
+            assert_succeeded(&shard(&s, &job, phase, n));
+        }
+    }
+    // An images shard rerun while the stack looks changed is refused before it writes:
+    // the sinograms made from the images phase still stand.
+    let stack = fs::File::options()
+        .write(true)
+        .open(s.path("sample/stack.tif"))
+        .expect("open");
+    let before = stack.metadata().expect("stat").modified().expect("mtime");
+    stack
+        .set_modified(before + Duration::from_secs(5))
+        .expect("touch");
+    let refused = shard(&s, &job, "images", 1);
+    assert_one_line_error(&refused.stderr, &["changed since the job was prepared"]);
+    stack.set_modified(before).expect("untouch");
+    let shown = status(&s, &job);
+    assert!(shown.contains("sinograms: 2 shards: 2 done"), "{shown}");
+    // The refused shard is failed; run again as it was, it clears the sinograms, which
+    // must run again before the commit.
+    assert_succeeded(&shard(&s, &job, "images", 1));
+    let refused = commit(&s, &job);
+    assert_one_line_error(&refused.stderr, &["not committed", "sinograms shard 0"]);
+    for n in 0..2 {
+        assert_succeeded(&shard(&s, &job, "sinograms", n));
+    }
+    assert_succeeded(&commit(&s, &job));
+    assert_same_result(&s, "job.tif", "local.tif");
+}
+
+#[test]
 fn a_missing_shard_is_named_and_nothing_is_committed_until_it_runs() {
     let s = Scratch::new();
     local_run(&s, &CHAIN, "sample/stack.tif", "local.tif");
