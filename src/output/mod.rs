@@ -935,7 +935,7 @@ impl<T: Pixel> DerefMut for OpenPage<'_, T> {
 
 /// Lets the owner read and write `file` while imfilter works on it, whatever the umask left;
 /// returns the mode to put back before the file is renamed into place.
-fn owner_read_write(file: &File, final_path: &Path) -> Result<Option<fs::Permissions>> {
+pub(crate) fn owner_read_write(file: &File, final_path: &Path) -> Result<Option<fs::Permissions>> {
     let named = || format!("{}: cannot create", final_path.display());
     let mode = file.metadata().with_context(named)?.permissions();
     let Some(wider) = with_owner(&mode, OWNER_READ_WRITE) else {
@@ -958,7 +958,7 @@ fn with_owner(mode: &fs::Permissions, bits: u32) -> Option<fs::Permissions> {
 /// uncompressed layout, whose TIFF directories it then writes around the pixel block the map
 /// fills; for a compressed layout, as many bytes as its compressed form can possibly take (its
 /// directories are written with its data, by `Layout::write_compressed`).
-fn allocate(file: &File, layout: &Layout, final_path: &Path) -> Result<()> {
+pub(crate) fn allocate(file: &File, layout: &Layout, final_path: &Path) -> Result<()> {
     if layout_compressed(layout) {
         return reserve(file, layout.compressed_len_bound(), final_path);
     }

@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
-use super::manifest::{Manifest, Phase, PhaseKind};
+use super::manifest::{self, Manifest, Phase, PhaseKind};
 use super::records::{self, Done, State};
 use super::shard;
 use crate::history;
@@ -149,9 +149,9 @@ pub fn commit(dir: &Path, verify: Verify, quiet: bool) -> Result<()> {
             dir.display()
         );
     }
-    m.check_inputs()?;
     let file = shard::open_output(&m)?;
     if verify != Verify::None {
+        check_metadata(&m, &file)?;
         check_pages(&dir, &m, &file, &finished, verify)?;
     }
 
@@ -219,6 +219,22 @@ pub fn commit(dir: &Path, verify: Verify, quiet: bool) -> Result<()> {
             m.phases.len(),
             m.phases.first().map_or(0, |p| p.shards.len()),
             output.display()
+        );
+    }
+    Ok(())
+}
+
+/// `Err` unless the output's TIFF header and directories are as `prepare` wrote them.
+fn check_metadata(m: &Manifest, output: &fs::File) -> Result<()> {
+    let data_len = m.images as u64 * m.page_bytes;
+    let crc = manifest::metadata_crc32(output, m.data_offset, data_len)
+        .with_context(|| format!("{}: cannot read", m.temporary.display()))?;
+    if crc != m.metadata_crc32 {
+        bail!(
+            "{}: not committed: the temporary output's TIFF header or directories changed \
+             since the job was prepared ({}); prepare the job again",
+            m.output.display(),
+            m.temporary.display()
         );
     }
     Ok(())

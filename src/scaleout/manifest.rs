@@ -2,6 +2,7 @@
 //! every other `job` command: plain data, no clap type, no open file.
 
 use std::fs;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -13,7 +14,7 @@ pub use crate::stack::stamp::FileStamp;
 
 /// Bumped when the manifest changes incompatibly: a job prepared by another imfilter is then
 /// refused rather than misread.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 pub const MANIFEST: &str = "manifest.json";
 
@@ -61,6 +62,9 @@ pub struct Manifest {
     pub data_offset: u64,
     pub page_bytes: u64,
     pub file_len: u64,
+    /// The CRC-32 of the bytes around the pixel block (the TIFF header and directories), as
+    /// `prepare` wrote them: no shard writes them, and the commit checks them.
+    pub metadata_crc32: u32,
     /// Every file the result is computed from (the input's, or the HDF5 file of a dataset
     /// input and of `--keys FILE:/PATH`, and the steps' flats and darks).
     pub fingerprint: Vec<FileStamp>,
@@ -141,6 +145,18 @@ pub fn check_stamp(stamp: &FileStamp) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The CRC-32 of `file`'s bytes outside its pixel block (`data_len` bytes at `data_offset`).
+pub fn metadata_crc32(file: &fs::File, data_offset: u64, data_len: u64) -> std::io::Result<u32> {
+    let len = file.metadata()?.len();
+    let mut crc = crc32fast::Hasher::new();
+    for (start, end) in [(0, data_offset), (data_offset + data_len, len)] {
+        let mut bytes = vec![0; end.saturating_sub(start) as usize];
+        file.read_exact_at(&mut bytes, start)?;
+        crc.update(&bytes);
+    }
+    Ok(crc.finalize())
 }
 
 impl Manifest {

@@ -15,7 +15,7 @@ use crate::filters::reference_store::ReferenceStore;
 use crate::filters::{Chain, ChainError, Input};
 use crate::history;
 use crate::job::{self, Job, OutputChoice};
-use crate::output::{Destination, Durability, temp_prefix};
+use crate::output::{Destination, Durability};
 use crate::run;
 use crate::stack::write::{Compression, Layout, WriteOptions};
 use crate::stack::{StackKind, hdf5, mapped};
@@ -217,37 +217,21 @@ fn make(
     records::create_dir(dir)?;
     store.save(&dir.join(manifest::REFERENCES))?;
     let parent = crate::output::parent_dir(output)?;
-    let named = || output.display().to_string();
-    let temp = tempfile::Builder::new()
-        .prefix(&temp_prefix(output))
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(&parent)
-        .with_context(|| format!("{}: cannot create the output", named()))?;
+    let temp = crate::output::temp_file_in(&parent, output)?;
     let file = temp.as_file();
     // Shards on other nodes reopen it for writing, whatever the umask left the owner.
-    let mode = file
-        .metadata()
-        .with_context(|| format!("{}: cannot create", named()))?
-        .permissions();
-    let restore_mode = (mode.mode() & 0o600 != 0o600).then(|| mode.mode());
-    if restore_mode.is_some() {
-        file.set_permissions(fs::Permissions::from_mode(mode.mode() | 0o600))
-            .with_context(|| format!("{}: cannot create", named()))?;
+    let restore_mode = crate::output::owner_read_write(file, output)?.map(|m| m.mode());
+    crate::output::allocate(file, layout, output)?;
+    let cannot = || format!("{}: cannot write", output.display());
+    // The header and directories are written here, once: on the disk before any shard's
+    // record (the commit node's sync cannot flush this node's cache), and checked by the
+    // commit against their checksum.
+    if job.durability == Durability::WaitForDisk {
+        file.sync_all().with_context(cannot)?;
     }
-    mapped::preallocate(file, layout.file_len).with_context(|| {
-        format!(
-            "{}: cannot allocate {} bytes for the output",
-            named(),
-            layout.file_len
-        )
-    })?;
-    layout
-        .write_metadata(file)
-        .with_context(|| format!("{}: cannot write", named()))?;
-    let inode = file
-        .metadata()
-        .with_context(|| format!("{}: cannot create", named()))?
-        .ino();
+    let metadata_crc32 = manifest::metadata_crc32(file, layout.data_offset, layout.data_len())
+        .with_context(cannot)?;
+    let inode = file.metadata().with_context(cannot)?.ino();
     let intermediate = match chain.first_sinogram_step() {
         None => None,
         Some(_) => {
@@ -255,19 +239,18 @@ fn make(
             let path = dir.join("intermediate.f32");
             let f = fs::File::create_new(&path)
                 .with_context(|| format!("{}: cannot create", path.display()))?;
-            let len = (format.pixels() * format.dtype.bytes()) as u64 * layout.pages as u64;
+            let len = format.page_bytes() * layout.pages as u64;
             mapped::preallocate(&f, len)
                 .with_context(|| format!("{}: cannot allocate {len} bytes", path.display()))?;
             Some(std::path::absolute(&path).unwrap_or(path))
         }
     };
-    let mut fingerprint: Vec<FileStamp> = Vec::new();
-    for p in inputs {
-        if !fingerprint.iter().any(|s| &s.path == p) {
-            fingerprint
-                .push(FileStamp::of(p).with_context(|| format!("{}: cannot read", p.display()))?);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let fingerprint = inputs
+        .iter()
+        .filter(|p| seen.insert(*p))
+        .map(|p| FileStamp::of(p).with_context(|| format!("{}: cannot read", p.display())))
+        .collect::<Result<Vec<_>>>()?;
     let temporary = temp.path().to_path_buf();
     let suffix = temporary
         .file_name()
@@ -303,6 +286,7 @@ fn make(
         data_offset: layout.data_offset,
         page_bytes: layout.page_bytes,
         file_len: layout.file_len,
+        metadata_crc32,
         fingerprint,
         history,
         phases,

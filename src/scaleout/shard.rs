@@ -164,15 +164,27 @@ pub fn open_output(m: &Manifest) -> Result<File> {
     Ok(file)
 }
 
-/// Opens the job's intermediate file: for writing (the image phase) or for reading (the
-/// sinogram phase).
-fn open_intermediate(path: &Path, write: bool) -> Result<File> {
-    output::reopen_temporary(path, write).with_context(|| {
+/// Opens the job's intermediate file, `len` bytes: for writing (the image phase) or for
+/// reading (the sinogram phase). A file of another length is refused, not mapped.
+fn open_intermediate(path: &Path, len: u64, write: bool) -> Result<File> {
+    let file = output::reopen_temporary(path, write).with_context(|| {
         format!(
             "{}: cannot open the job's intermediate file",
             path.display()
         )
-    })
+    })?;
+    let found = file
+        .metadata()
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .len();
+    if found != len {
+        bail!(
+            "{}: the job's intermediate file has {found} bytes, not the {len} it was made \
+             with; prepare the job again",
+            path.display()
+        );
+    }
+    Ok(file)
 }
 
 /// Every shard of the phases before `p` done, or an error naming those that are not.
@@ -273,7 +285,11 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
         PhaseKind::Images => {
             let format = chain.image_pass_format();
             let (file, offset, page_bytes) = match &m.intermediate {
-                Some(path) => (open_intermediate(path, true)?, 0, pixel_bytes(format)),
+                Some(path) => {
+                    let page_bytes = format.page_bytes();
+                    let len = page_bytes * m.images as u64;
+                    (open_intermediate(path, len, true)?, 0, page_bytes)
+                }
                 None => (open_output(m)?, m.data_offset, m.page_bytes),
             };
             let mut map = WriteMap::new(
@@ -320,7 +336,8 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                     dir.display()
                 );
             };
-            let source_file = open_intermediate(path, false)?;
+            let len = chain.image_pass_format().page_bytes() * m.images as u64;
+            let source_file = open_intermediate(path, len, false)?;
             let source = ReadMap::open(&source_file, path)
                 .with_context(|| format!("{}: cannot map", path.display()))?;
             let format = chain.output_format();
@@ -374,8 +391,4 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
     run::inputs_unchanged(&stack, &chain)?;
     done.time = history::now();
     Ok(done)
-}
-
-fn pixel_bytes(format: PageFormat) -> u64 {
-    (format.pixels() * format.dtype.bytes()) as u64
 }

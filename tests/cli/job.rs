@@ -363,6 +363,41 @@ fn pages_changed_after_their_shard_finished_are_stale_and_not_committed() {
     assert_same_result(&s, "job.tif", "local.tif");
 }
 
+#[test]
+fn a_damaged_header_or_intermediate_file_is_refused_not_committed() {
+    let s = Scratch::new();
+    local_run(&s, &CHAIN, "sample/stack.tif", "local.tif");
+    let job = prepare(&s, 2, &CHAIN, "sample/stack.tif", "job.tif");
+    for n in 0..2 {
+        assert_succeeded(&shard(&s, &job, "images", n));
+    }
+    // No shard writes the TIFF header: a lost or overwritten one is not a result.
+    let file = temporary_output(&s, "job.tif");
+    file.write_all_at(&[0; 8], 0).expect("write");
+    let refused = commit(&s, &job);
+    assert_one_line_error(&refused.stderr, &["job.tif", "TIFF header or directories"]);
+    assert!(!s.path("job.tif").exists());
+
+    // A sinogram shard given an intermediate file cut short refuses in one line.
+    let s = Scratch::new();
+    let chain = ["remove-stripes --method sorting"];
+    let job = prepare(&s, 2, &chain, "sample/stack.tif", "job.tif");
+    for n in 0..2 {
+        assert_succeeded(&shard(&s, &job, "images", n));
+    }
+    let intermediate = job.join("intermediate.f32");
+    let len = fs::metadata(&intermediate).expect("stat").len();
+    fs::File::options()
+        .write(true)
+        .open(&intermediate)
+        .expect("open")
+        .set_len(len - 2)
+        .expect("truncate");
+    let out = shard(&s, &job, "sinograms", 0);
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_line_error(&out.stderr, &["intermediate.f32", "bytes, not the"]);
+}
+
 /// The job's temporary output, opened for writing as a stray writer would.
 fn temporary_output(s: &Scratch, output: &str) -> fs::File {
     let temp = s
