@@ -1,4 +1,5 @@
-//! The only `unsafe` in imfilter: memory maps of input and output files.
+//! The `unsafe` of memory maps of input and output files (the only other `unsafe` in imfilter
+//! calls the median's `#[target_feature]` kernels, `filters::median`).
 //!
 //! # Invariants
 //! 1. **Inputs** are mapped read-only and are never written through the map. Mapping is
