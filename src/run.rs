@@ -287,10 +287,13 @@ fn execute_part(
             rayon::current_num_threads(),
         );
         // A result that is to wait for the disk goes there batch by batch as its images are
-        // finished, so the wait at the end is for the last few only.
+        // finished, so the wait at the end is for the last few only. Not where a sinogram pass
+        // rewrites every page afterwards: each would go to the disk twice.
         let writebacks = match job.durability {
-            Durability::WaitForDisk => output.writebacks()?,
-            Durability::NoWait => Vec::new(),
+            Durability::WaitForDisk if chain.first_sinogram_step().is_none() => {
+                output.writebacks()?
+            }
+            _ => Vec::new(),
         };
         if workers < rayon::current_num_threads() {
             rayon::ThreadPoolBuilder::new()

@@ -385,10 +385,13 @@ impl PendingOutput {
 
     /// What sends the finished pages of each uncompressed mapped output file to the disk
     /// early (see [`Writeback`]): for a result that is to wait for the disk. None for a
-    /// directory's files, mapped one image at a time, or for compressed outputs, whose mapped
-    /// pages are a staging file, never the result.
+    /// directory's files, mapped one image at a time, for compressed outputs, whose mapped
+    /// pages are a staging file, never the result, or for a stream's staging file.
     pub fn writebacks(&self) -> Result<Vec<Writeback>> {
         let mut writebacks = Vec::new();
+        if !matches!(self.target, Target::Named) {
+            return Ok(writebacks);
+        }
         for f in &self.files {
             if let Pixels::Mapped { map, layout } = &f.pixels
                 && !layout_compressed(layout)
@@ -1071,5 +1074,40 @@ pub(crate) fn temp_file_in(dir: &Path, final_path: &Path) -> Result<NamedTempFil
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pixel::DType;
+
+    #[test]
+    fn only_a_named_uncompressed_file_sends_its_pages_to_the_disk_early() {
+        let dir = tempfile::tempdir().expect("dir");
+        let format = PageFormat {
+            width: 8,
+            height: 8,
+            dtype: DType::F32,
+        };
+        let plain = WriteOptions::default();
+        let writebacks = |destination: &Destination, options: &WriteOptions| {
+            let pending =
+                PendingOutput::create(destination, format, 3, false, options).expect("created");
+            pending.writebacks().expect("writebacks").len()
+        };
+        let file = Destination::File(dir.path().join("out.tif"));
+        assert_eq!(writebacks(&file, &plain), 1);
+        // A stream's result is built in an unnamed staging file, copied out at the end.
+        assert_eq!(writebacks(&Destination::Stdout, &plain), 0);
+        let fifo = Destination::Stream(dir.path().join("fifo"));
+        assert_eq!(writebacks(&fifo, &plain), 0);
+        // A compressed result's map is a staging file too.
+        let compressed = WriteOptions {
+            compression: Compression::Deflate,
+            ..WriteOptions::default()
+        };
+        let file = Destination::File(dir.path().join("packed.tif"));
+        assert_eq!(writebacks(&file, &compressed), 0);
     }
 }
