@@ -99,7 +99,7 @@ impl Compression {
 
     /// `bytes`, whole rows of `row_bytes`, compressed.
     fn compress(self, bytes: &[u8], row_bytes: usize) -> io::Result<Vec<u8>> {
-        Ok(match self {
+        let mut out = match self {
             Compression::None => bytes.to_vec(),
             Compression::Lzw => {
                 let mut out = Vec::with_capacity(bytes.len() / 2);
@@ -124,7 +124,11 @@ impl Compression {
                 z.include_checksum(true)?;
                 z.compress(bytes)?
             }
-        })
+        };
+        // Each buffer was sized for the worst case, a whole strip or more: a batch of strips
+        // waiting to be written holds their compressed sizes only.
+        out.shrink_to_fit();
+        Ok(out)
     }
 }
 
@@ -434,11 +438,7 @@ impl Layout {
                 })
                 .collect::<io::Result<Vec<_>>>()?;
             let strips_per_page = page_bytes.div_ceil(strip_bytes.max(1));
-            let compressed: Vec<Vec<Vec<u8>>> = compressed
-                .chunks(strips_per_page.max(1))
-                .map(|c| c.to_vec())
-                .collect();
-            for page in compressed {
+            for page in compressed.chunks(strips_per_page.max(1)) {
                 let mut s = Strips {
                     compression: compression.code(),
                     predictor,
@@ -447,7 +447,7 @@ impl Layout {
                     counts: vec![],
                 };
                 for strip in page {
-                    out.write_all(&strip)?;
+                    out.write_all(strip)?;
                     s.offsets.push(at);
                     s.counts.push(strip.len() as u64);
                     at += strip.len() as u64;
@@ -592,6 +592,20 @@ mod tests {
             width: 7,
             height: 5,
             dtype,
+        }
+    }
+
+    #[test]
+    fn a_compressed_strip_holds_its_compressed_size_not_the_worst_case() {
+        let strip = [7u8; 65536];
+        for compression in [
+            Compression::Lzw,
+            Compression::Deflate,
+            Compression::Zstd,
+            Compression::Packbits,
+        ] {
+            let out = compression.compress(&strip, 1024).expect("compressed");
+            assert!(out.capacity() < 4096, "{compression:?}: {}", out.capacity());
         }
     }
 
