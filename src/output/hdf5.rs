@@ -143,17 +143,16 @@ fn lay_out_contiguous(
         .with_fapl(|fapl| fapl.alignment(data_len.max(1), DATA_ALIGN))
         .create(path)
         .map_err(library)?;
-    let (parent, name) = parent_group(&file, dataset)?;
     let shape = [pages, format.height, format.width];
+    // The library creates the groups on the dataset's path (as h5py does).
     let created = with_pixel_type!(format.dtype, T => {
-        parent
-            .new_dataset::<T>()
+        file.new_dataset::<T>()
             .shape(shape)
             .layout(hdf5_metno::dataset::Layout::Contiguous)
             .alloc_time(Some(hdf5_metno::dataset::AllocTime::Early))
             // The workers write every pixel; filling first would write the file twice.
             .fill_time(hdf5_metno::dataset::FillTime::Never)
-            .create(name.as_str())
+            .create(dataset)
     })
     .map_err(library)?;
     write_history(&created, options.history.as_deref())?;
@@ -166,7 +165,6 @@ fn lay_out_contiguous(
         );
     }
     drop(created);
-    drop(parent);
     file.close().map_err(library)?;
     Ok(offset)
 }
@@ -187,42 +185,22 @@ pub(super) fn write_deferred(output: &OutputFile, deferred: &Deferred, bytes: &[
 /// A new HDF5 file at `path` holding `bytes` compressed as `deferred` says.
 fn write_compressed(path: &Path, deferred: &Deferred, bytes: &[u8]) -> Result<()> {
     let file = hdf5_metno::File::create(path).map_err(library)?;
-    let (parent, name) = parent_group(&file, &deferred.dataset)?;
     let format = deferred.format;
     let shape = [deferred.pages, format.height, format.width];
     let created = with_pixel_type!(format.dtype, T => {
         let pixels: &[T] = bytemuck::cast_slice(bytes);
-        parent
-            .new_dataset::<T>()
+        file.new_dataset::<T>()
             .shape(shape)
             .chunk([1, format.height, format.width])
             .shuffle()
             .deflate(GZIP_LEVEL)
-            .create(name.as_str())
+            .create(deferred.dataset.as_str())
             .and_then(|d| d.write_raw(pixels).map(|()| d))
     })
     .map_err(library)?;
     write_history(&created, deferred.history.as_deref())?;
     drop(created);
-    drop(parent);
     file.close().map_err(library)
-}
-
-/// The group `dataset` goes in (created with any missing groups on the way) and its name.
-fn parent_group(file: &hdf5_metno::File, dataset: &str) -> Result<(hdf5_metno::Group, String)> {
-    let mut parts: Vec<&str> = dataset.split('/').filter(|p| !p.is_empty()).collect();
-    let name = parts
-        .pop()
-        .ok_or_else(|| anyhow!("no dataset name in {dataset}"))?
-        .to_string();
-    let mut group = file.group("/").map_err(library)?;
-    for part in parts {
-        group = match group.group(part) {
-            Ok(g) => g,
-            Err(_) => group.create_group(part).map_err(library)?,
-        };
-    }
-    Ok((group, name))
 }
 
 fn write_history(dataset: &hdf5_metno::Dataset, history: Option<&str>) -> Result<()> {

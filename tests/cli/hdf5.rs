@@ -261,6 +261,16 @@ fn hdf5_outputs_hold_the_result_contiguous_or_compressed() {
     let history = history_attribute(&d);
     assert!(history.contains("\"median\""), "{history}");
     assert!(s.path("out.h5.json").exists(), "the sidecar");
+    // Groups on the dataset's path are created, contiguous or compressed.
+    run(
+        &s,
+        MEDIAN,
+        "stacks.h5:/gzip",
+        "nested.h5:/entry/result/data",
+    );
+    let (shape, values, d) = read_dataset(&s.path("nested.h5"), "/entry/result/data");
+    assert_eq!((shape, values), (vec![6, 16, 12], expected.clone()));
+    assert_eq!(d.layout(), hdf5_metno::dataset::Layout::Contiguous);
 
     s.imfilter()
         .args(MEDIAN)
