@@ -501,26 +501,18 @@ impl BackgroundCorrect {
         dark: Option<(Stack, Average)>,
         cutoff: Option<f32>,
     ) -> Result<Self> {
-        Self::with_sets(
+        Self::with_stored_sets(
             (vec![flat.0], flat.1),
             dark.map(|(d, a)| (vec![d], a)),
             cutoff,
+            None,
         )
     }
 
     /// As [`BackgroundCorrect::new`], with one or two sets of flats (and of darks): taken
     /// before and after the scan, each set combined per pixel, then the two combined images'
-    /// mean in float32 (MantidImaging's "Both, concatenated").
-    pub fn with_sets(
-        flat: (Vec<Stack>, Average),
-        dark: Option<(Vec<Stack>, Average)>,
-        cutoff: Option<f32>,
-    ) -> Result<Self> {
-        Self::with_stored_sets(flat, dark, cutoff, None)
-    }
-
-    /// As [`BackgroundCorrect::with_sets`], the combined flat and dark taken from `store`
-    /// where it holds them (a job's shards), or kept in it (`job prepare`).
+    /// mean in float32 (MantidImaging's "Both, concatenated"). The combined flat and dark are
+    /// taken from `store` where it holds them (a job's shards), or kept in it (`job prepare`).
     fn with_stored_sets(
         flat: (Vec<Stack>, Average),
         dark: Option<(Vec<Stack>, Average)>,

@@ -20,30 +20,21 @@ use anyhow::{Context, Result};
 use super::background::{Average, Reference};
 use crate::stack::{Stack, StackKind};
 
-/// Where combined references are looked up, and whether those combined are kept to be saved.
-pub struct ReferenceStore {
-    dir: Option<PathBuf>,
-    keeping: bool,
-    kept: Mutex<Vec<(String, Reference)>>,
+/// Where combined references are kept to be saved (`job prepare`), or looked up (a shard).
+pub enum ReferenceStore {
+    Keeping(Mutex<Vec<(String, Reference)>>),
+    Reading(PathBuf),
 }
 
 impl ReferenceStore {
     /// A store that keeps what is combined, for [`ReferenceStore::save`] (`job prepare`).
     pub fn keeping() -> ReferenceStore {
-        ReferenceStore {
-            dir: None,
-            keeping: true,
-            kept: Mutex::new(Vec::new()),
-        }
+        ReferenceStore::Keeping(Mutex::new(Vec::new()))
     }
 
     /// A store that looks in `dir`, where [`ReferenceStore::save`] wrote (a shard).
     pub fn reading(dir: PathBuf) -> ReferenceStore {
-        ReferenceStore {
-            dir: Some(dir),
-            keeping: false,
-            kept: Mutex::new(Vec::new()),
-        }
+        ReferenceStore::Reading(dir)
     }
 
     /// The references of `sets` combined by `average`: from the store when it holds them as
@@ -59,21 +50,19 @@ impl ReferenceStore {
         let Some(key) = key(sets, average, what) else {
             return combine();
         };
-        if let Some(found) = self
-            .dir
-            .as_ref()
-            .and_then(|dir| load(&entry(dir, &key), &key))
-        {
-            return Ok(found);
+        match self {
+            ReferenceStore::Reading(dir) => match load(&entry(dir, &key), &key) {
+                Some(found) => Ok(found),
+                None => combine(),
+            },
+            ReferenceStore::Keeping(kept) => {
+                let made = combine()?;
+                kept.lock()
+                    .map_err(|_| anyhow::anyhow!("a worker panicked"))?
+                    .push((key, made.clone()));
+                Ok(made)
+            }
         }
-        let made = combine()?;
-        if self.keeping {
-            self.kept
-                .lock()
-                .map_err(|_| anyhow::anyhow!("a worker panicked"))?
-                .push((key, made.clone()));
-        }
-        Ok(made)
     }
 
     /// Writes what was kept into `dir` (created), each entry whole under a temporary name,
@@ -81,8 +70,10 @@ impl ReferenceStore {
     /// CRC-32 check and is combined again, so a flush (tens of milliseconds for two 16 MiB
     /// images on the development machine) would buy nothing.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let kept = self
-            .kept
+        let ReferenceStore::Keeping(kept) = self else {
+            return Ok(());
+        };
+        let kept = kept
             .lock()
             .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
         if kept.is_empty() {

@@ -358,7 +358,7 @@ fn changed_rows(
     let block = &map.bytes()[start..start + m.images * m.page_bytes as usize];
     Ok((0..phase.shards.len())
         .into_par_iter()
-        .filter(|&s| Some(m.rows_crc(block, phase.shards[s]).0) != done[s].crc32)
+        .filter(|&s| Some(m.rows_crc(block, phase.shards[s])) != done[s].crc32)
         .map(|s| s.to_string())
         .collect())
 }

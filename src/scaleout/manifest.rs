@@ -160,18 +160,15 @@ pub fn metadata_crc32(file: &fs::File, data_offset: u64, data_len: u64) -> std::
 }
 
 impl Manifest {
-    /// The CRC-32 and byte count of rows `a..b` of every page of `block` (the output's pixel
-    /// block): what a sinogram shard wrote. The shard records it; commit checks it.
-    pub fn rows_crc(&self, block: &[u8], [a, b]: [usize; 2]) -> (u32, u64) {
+    /// The CRC-32 of rows `a..b` of every page of `block` (the output's pixel block): what a
+    /// sinogram shard wrote. The shard records it; commit checks it.
+    pub fn rows_crc(&self, block: &[u8], [a, b]: [usize; 2]) -> u32 {
         let row = (self.page_bytes / self.height as u64) as usize;
         let mut crc = crc32fast::Hasher::new();
-        let mut bytes = 0;
         for page in block.chunks_exact(self.page_bytes as usize) {
-            let rows = &page[a * row..b * row];
-            crc.update(rows);
-            bytes += rows.len() as u64;
+            crc.update(&page[a * row..b * row]);
         }
-        (crc.finalize(), bytes)
+        crc.finalize()
     }
 
     /// The `--keys` the job was prepared with.

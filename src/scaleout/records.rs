@@ -37,7 +37,6 @@ pub struct Done {
     /// back some of them (those at the seams) or all.
     #[serde(default)]
     pub image_crc32: Option<Vec<u32>>,
-    pub bytes: u64,
     pub host: String,
     pub time: String,
     /// A survey shard's findings: per image, each number's IEEE bits (exact, unlike decimal

@@ -263,7 +263,6 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
         range: [a, b],
         crc32: None,
         image_crc32: None,
-        bytes: 0,
         host: records::host(),
         time: String::new(),
         surveys: None,
@@ -326,7 +325,6 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 )
             })?;
             done.image_crc32 = Some(checksums.into_iter().map(AtomicU32::into_inner).collect());
-            done.bytes = map.bytes().len() as u64;
             file
         }
         PhaseKind::Sinograms => {
@@ -368,13 +366,10 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             // at commit; read through its own bands, since other shards may still be writing
             // the rest of every page.
             let mut crc = crc32fast::Hasher::new();
-            let mut bytes = 0;
             for rows in map.bands_mut::<f32>(pixels, band) {
                 crc.update(bytemuck::cast_slice(rows));
-                bytes += std::mem::size_of_val(rows) as u64;
             }
             done.crc32 = Some(crc.finalize());
-            done.bytes = bytes;
             file
         }
     };

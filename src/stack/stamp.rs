@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Size and modification time, not the inode: some shared file systems do not show every node
-/// the same one.
+/// Size and modification time: what rewriting a file, in place or by replacing it, changes.
+/// Not the inode, which a copy restored with its time (`cp -p`, `rsync -t`) would change
+/// while its contents stayed the same; where a replaced file must be told apart from the one
+/// opened, its inode is compared as well (`Source::check_unchanged`, a shard's output).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileStamp {
     pub path: PathBuf,
