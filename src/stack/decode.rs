@@ -9,7 +9,8 @@
 //! `PhotometricInterpretation = BlackIsZero`. Each worker builds its own view, so pages decode
 //! in parallel, and the pixels land in the caller's buffer in native byte order.
 //!
-//! Deflate and ZSTD chunks are inflated here first, not by the tiff crate: it reads a stream
+//! Deflate, ZSTD, LZMA and LZW chunks are decoded here first, not by the tiff crate (LZW
+//! because its reader fails on right-edge tiles: `unlzw`). For the first three, it reads a stream
 //! only as far as the pixels it needs, so it never reaches the end where zlib's Adler-32 and
 //! ZSTD's frame checksum are checked, and a corrupt chunk decodes to wrong pixels without an
 //! error. Each chunk is inflated whole, must end where its stream says it ends, pass its
@@ -193,7 +194,7 @@ fn expected_lengths(page: &RawPage, i: u64) -> Result<(u64, u64), String> {
     }
 }
 
-/// Inflates every Deflate or ZSTD chunk of `page` into one buffer, checked (module doc).
+/// Decodes every chunk of `page` (Deflate, ZSTD, LZMA or LZW) into one buffer, checked (module doc).
 /// Returns the buffer and `page` described as uncompressed chunks of that buffer.
 fn inflate_chunks(bytes: &[u8], page: &RawPage) -> Result<(Vec<u8>, RawPage), String> {
     // The buffer starts with room for a BigTIFF header, so no chunk overlaps the synthetic one.

@@ -137,7 +137,8 @@ impl RawPage {
 /// The most a page compressed with `compression` may decode to, per stored byte: Deflate
 /// 1032 (a 258-byte match in under 2 bits, RFC 1951), PackBits 64 (two bytes for a run of 128),
 /// LZW 2731 (a 12-bit code stands for at most 4096 bytes), ZSTD 32768 (a 4-byte run-length
-/// block for 128 KiB, RFC 8878). A claim beyond it is refused before anything is sized by it.
+/// block for 128 KiB, RFC 8878); 32768 too for the rest, LZMA among them (xz stores 100 MiB of
+/// zeros in 15 KB, 6,800 to 1). A claim beyond it is refused before anything is sized by it.
 fn max_expansion(compression: u16) -> u64 {
     match compression {
         8 | 32946 => 1032,
