@@ -63,27 +63,28 @@ pub enum Rule {
     Unsigned,
     /// BITPIX 8 with BZERO = −128 and BSCALE = 1: astropy's int8, widened to int16.
     SignedBytes,
-    /// `raw × bscale + bzero` in the page's float type, each step rounded to it as numpy's
-    /// in-place `multiply` and `+=` on astropy's array round; a stored value equal to `blank`
-    /// becomes NaN.
-    Linear {
-        bscale: f64,
-        bzero: f64,
-        blank: Option<i64>,
-    },
+    /// Any other BSCALE and BZERO, or a BLANK: to float.
+    Linear(Linear),
 }
 
-impl Rule {
+/// `raw × bscale + bzero` in the page's float type, each step rounded to it as numpy's
+/// in-place `multiply` and `+=` on astropy's array round; a stored value equal to `blank`
+/// becomes NaN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Linear {
+    bscale: f64,
+    bzero: f64,
+    blank: Option<i64>,
+}
+
+impl Linear {
     /// `value` (the stored `raw`, where it is an integer) in the page's float type `F`.
     fn apply<F: Float>(self, value: F, raw: Option<i64>) -> F {
-        let Rule::Linear {
+        let Linear {
             bscale,
             bzero,
             blank,
-        } = self
-        else {
-            return value;
-        };
+        } = self;
         if blank.is_some() && raw == blank {
             return F::NAN;
         }
@@ -506,11 +507,11 @@ fn values(h: &Header<'_>, bitpix: i32, hdu: usize) -> Result<(DType, Option<Rule
     let blank = blank.filter(|&b| b != 0);
     scaled(
         dtype,
-        Rule::Linear {
+        Rule::Linear(Linear {
             bscale,
             bzero,
             blank,
-        },
+        }),
     )
 }
 
@@ -583,32 +584,37 @@ impl Plane {
             (8, Rule::SignedBytes) => convert(stored, dst, |b: [u8; 1]| {
                 (i16::from(b[0]) - 128).to_ne_bytes()
             }),
-            (8, _) => convert(stored, dst, |b: [u8; 1]| {
-                rule.apply(f32::from(b[0]), Some(i64::from(b[0])))
+            (8, Rule::Linear(linear)) => convert(stored, dst, |b: [u8; 1]| {
+                linear
+                    .apply(f32::from(b[0]), Some(i64::from(b[0])))
                     .to_ne_bytes()
             }),
-            (16, _) => convert(stored, dst, |b: [u8; 2]| {
+            (16, Rule::Linear(linear)) => convert(stored, dst, |b: [u8; 2]| {
                 let raw = i16::from_be_bytes(b);
-                rule.apply(f32::from(raw), Some(i64::from(raw)))
+                linear
+                    .apply(f32::from(raw), Some(i64::from(raw)))
                     .to_ne_bytes()
             }),
-            (-32, _) => convert(stored, dst, |b: [u8; 4]| {
-                rule.apply(f32::from_be_bytes(b), None).to_ne_bytes()
+            (-32, Rule::Linear(linear)) => convert(stored, dst, |b: [u8; 4]| {
+                linear.apply(f32::from_be_bytes(b), None).to_ne_bytes()
             }),
-            (32, _) => convert(stored, dst, |b: [u8; 4]| {
+            (32, Rule::Linear(linear)) => convert(stored, dst, |b: [u8; 4]| {
                 let raw = i32::from_be_bytes(b);
-                rule.apply(f64::from(raw), Some(i64::from(raw)))
+                linear
+                    .apply(f64::from(raw), Some(i64::from(raw)))
                     .to_ne_bytes()
             }),
             // Rounded to nearest, as numpy's int64 → float64 cast.
-            (64, _) => convert(stored, dst, |b: [u8; 8]| {
+            (64, Rule::Linear(linear)) => convert(stored, dst, |b: [u8; 8]| {
                 let raw = i64::from_be_bytes(b);
-                rule.apply(raw as f64, Some(raw)).to_ne_bytes()
+                linear.apply(raw as f64, Some(raw)).to_ne_bytes()
             }),
-            (-64, _) => convert(stored, dst, |b: [u8; 8]| {
-                rule.apply(f64::from_be_bytes(b), None).to_ne_bytes()
+            (-64, Rule::Linear(linear)) => convert(stored, dst, |b: [u8; 8]| {
+                linear.apply(f64::from_be_bytes(b), None).to_ne_bytes()
             }),
-            (bitpix, _) => Err(format!("invariant: BITPIX {bitpix} was refused at open")),
+            (bitpix, rule) => Err(format!(
+                "invariant: BITPIX {bitpix} with {rule:?} was refused at open"
+            )),
         }
     }
 }
