@@ -58,7 +58,7 @@ impl Dictionary {
     /// The code for `key`, or the slot where it belongs.
     fn find(&self, key: u32) -> Result<u16, usize> {
         let stamp = self.generation << KEY_BITS;
-        let mut slot = (key.wrapping_mul(0x9E37_79B1) >> (32 - 13)) as usize;
+        let mut slot = (key.wrapping_mul(0x9E37_79B1) >> (32 - SLOTS.trailing_zeros())) as usize;
         loop {
             let held = self.slots[slot];
             if held & !KEY_MASK != stamp {

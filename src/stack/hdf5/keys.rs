@@ -230,10 +230,15 @@ fn find(dataset: &Dataset3) -> Result<Option<(Vec<i64>, String)>> {
         .map(|e| format!("/{e}"));
     let mut candidates = vec![beside.clone()];
     if let Some(entry) = entry {
-        candidates.push(format!("{entry}/instrument/detector/image_key"));
-        candidates.push(format!("{entry}/data/image_key"));
+        for nexus in [
+            format!("{entry}/instrument/detector/image_key"),
+            format!("{entry}/data/image_key"),
+        ] {
+            if nexus != beside {
+                candidates.push(nexus);
+            }
+        }
     }
-    candidates.dedup();
     for candidate in candidates {
         let at = DatasetPath {
             file: spec.file.clone(),

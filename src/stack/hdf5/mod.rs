@@ -140,8 +140,8 @@ pub fn open(path: &Path, keys: &Keys, role: Role) -> Result<Stack> {
     open_spec(&spec, keys, role)
 }
 
-/// [`open`] for a file and dataset given apart (a file whose name has no HDF5 extension).
-pub fn open_spec(spec: &DatasetPath, keys: &Keys, role: Role) -> Result<Stack> {
+/// [`open`], the file and dataset parsed.
+fn open_spec(spec: &DatasetPath, keys: &Keys, role: Role) -> Result<Stack> {
     let dataset = Dataset3::open(spec)?;
     let selection = keys::select(&dataset, keys, role)?;
     let source = dataset.source(&selection.images)?;
