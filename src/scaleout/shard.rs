@@ -187,13 +187,19 @@ fn open_intermediate(path: &Path, len: u64, write: bool) -> Result<File> {
     Ok(file)
 }
 
-/// Every shard of the phases before `p` done, or an error naming those that are not.
-fn check_earlier_phases(dir: &Path, m: &Manifest, p: usize) -> Result<()> {
+/// The done records of every shard of the phases before `p`, phase by phase, or an error
+/// naming the shards that are not done.
+fn earlier_phases_done(dir: &Path, m: &Manifest, p: usize) -> Result<Vec<Vec<Done>>> {
+    let mut phases = Vec::with_capacity(p);
     for q in 0..p {
-        let missing: Vec<String> = (0..m.phases[q].shards.len())
-            .filter(|&s| !matches!(records::state(dir, m, q, s), State::Done(_)))
-            .map(|s| s.to_string())
-            .collect();
+        let mut done = Vec::with_capacity(m.phases[q].shards.len());
+        let mut missing = Vec::new();
+        for s in 0..m.phases[q].shards.len() {
+            match records::state(dir, m, q, s) {
+                State::Done(d) => done.push(d),
+                _ => missing.push(s.to_string()),
+            }
+        }
         if !missing.is_empty() {
             bail!(
                 "{}: phase {} needs phase {} done first; its shards {} are not",
@@ -203,27 +209,27 @@ fn check_earlier_phases(dir: &Path, m: &Manifest, p: usize) -> Result<()> {
                 missing.join(", ")
             );
         }
+        phases.push(done);
     }
-    Ok(())
+    Ok(phases)
 }
 
-/// Gives the chain's survey steps before phase `p` their statistics, from every shard's
-/// survey, in page order (as a local run's survey collects them).
-pub fn conclude_surveys(dir: &Path, m: &Manifest, p: usize, chain: &mut Chain) -> Result<()> {
-    for (q, phase) in m.phases[..p].iter().enumerate() {
+/// Gives the chain's survey steps their statistics from the survey phases' records (`done`,
+/// as [`earlier_phases_done`] gives them), in page order, as a local run's survey collects
+/// them.
+fn conclude_surveys(
+    dir: &Path,
+    m: &Manifest,
+    done: Vec<Vec<Done>>,
+    chain: &mut Chain,
+) -> Result<()> {
+    for (phase, records) in m.phases.iter().zip(done) {
         let PhaseKind::Survey { step } = phase.kind else {
             continue;
         };
         let mut surveys = Vec::with_capacity(m.images);
-        for s in 0..phase.shards.len() {
-            let State::Done(done) = records::state(dir, m, q, s) else {
-                bail!(
-                    "{}: phase {} shard {s} is not done",
-                    dir.display(),
-                    phase.name
-                );
-            };
-            let Some(found) = done.surveys else {
+        for (s, record) in records.into_iter().enumerate() {
+            let Some(found) = record.surveys else {
                 bail!(
                     "{}: phase {} shard {s}: its record holds no survey",
                     dir.display(),
@@ -243,9 +249,9 @@ pub fn conclude_surveys(dir: &Path, m: &Manifest, p: usize, chain: &mut Chain) -
 
 fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<Done> {
     m.check_inputs()?;
-    check_earlier_phases(dir, m, p)?;
+    let earlier = earlier_phases_done(dir, m, p)?;
     let (stack, mut chain) = rebuild(dir, m)?;
-    conclude_surveys(dir, m, p, &mut chain)?;
+    conclude_surveys(dir, m, earlier, &mut chain)?;
     // Only once every check has passed: a shard refused for a changed input or an early
     // start changes nothing, so later phases stay done.
     clear_later_phases(dir, m, p)?;
