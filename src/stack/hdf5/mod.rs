@@ -98,7 +98,7 @@ pub fn has_hdf5_extension(path: &Path) -> bool {
 }
 
 /// Whether `path` is an HDF5 input: `FILE:/DATASET`, or a file with an HDF5 extension or
-/// (unless named .tif or .tiff) signature, which then needs its dataset named.
+/// (unless named as a TIFF or FITS file) signature, which then needs its dataset named.
 pub fn is_hdf5_input(path: &Path) -> bool {
     if DatasetPath::parse(path).is_some() {
         return true;
@@ -109,9 +109,10 @@ pub fn is_hdf5_input(path: &Path) -> bool {
     if has_hdf5_extension(path) {
         return true;
     }
-    // A .tif is a TIFF: no second open for each of a glob's tens of thousands of files.
+    // A .tif is a TIFF and a .fits a FITS file: no second open for each of a glob's tens of
+    // thousands of files.
     let name = path.file_name().map(|n| n.to_string_lossy());
-    if name.is_some_and(|n| super::is_tiff_name(&n)) {
+    if name.is_some_and(|n| super::is_tiff_name(&n) || super::fits::is_fits_name(&n)) {
         return false;
     }
     has_signature(path)
