@@ -8,8 +8,8 @@
 //! the headers and describes each image plane as a [`RawPage`] at its offset in the mapped
 //! file, and `Stack::page` reads it as it reads such a TIFF page (copied and byte-swapped on a
 //! little-endian machine). Only a file with pages whose values are scaled (`BZERO`, `BSCALE`,
-//! `BLANK`) needs a conversion of its own: its pages are read by [`ScaledPages`], the file's
-//! [`PageDecoder`].
+//! `BLANK`) needs a conversion of its own: those pages (and only those) are read by
+//! [`ScaledPages`], the file's [`PageDecoder`].
 //!
 //! Why not a crate: `fitsio` wraps the C library cfitsio, which `cargo install` cannot build
 //! without it installed; the pure-Rust readers (`fitsrs`, `fitrs`, `fitsio-pure`) read the data
@@ -167,18 +167,24 @@ pub fn pages(bytes: &[u8]) -> Result<(Vec<RawPage>, Option<ScaledPages>), String
             let stored = image.width * image.height * image.stored_bytes;
             for plane in 0..image.planes {
                 let offset = data_start + plane * stored;
+                // A scaled plane is the decoder's to read (no chunks); any other is read as
+                // stored, a run of the file in big-endian order.
+                let chunks = match image.rule {
+                    Some(_) => Vec::new(),
+                    None => vec![(offset, stored)],
+                };
                 pages.push(RawPage::plain(
                     image.width,
                     image.height,
                     image.dtype,
-                    vec![(offset, stored)],
+                    chunks,
                 ));
-                planes.push(Plane {
+                planes.push(image.rule.map(|rule| Plane {
                     offset,
                     bytes: stored,
                     bitpix: image.bitpix,
-                    rule: image.rule,
-                });
+                    rule,
+                }));
             }
         }
         // The last HDU's padding is sometimes missing; nothing follows it then.
@@ -195,7 +201,7 @@ pub fn pages(bytes: &[u8]) -> Result<(Vec<RawPage>, Option<ScaledPages>), String
     }
     let scaled = planes
         .iter()
-        .any(|p| p.rule.is_some())
+        .any(Option::is_some)
         .then_some(ScaledPages { planes });
     Ok((pages, scaled))
 }
@@ -515,13 +521,12 @@ fn values(h: &Header<'_>, bitpix: i32, hdu: usize) -> Result<(DType, Option<Rule
     )
 }
 
-/// The pages of a FITS file in which some page's values are scaled, read from the file's
-/// bytes: a scaled page converted by its rule, and an unscaled one beside it only brought to
-/// native byte order (a decoder reads every page of its file).
+/// The scaled pages of a FITS file, each converted from the file's bytes by its rule. An
+/// unscaled page beside them is a plain run of the file, read as such (`Stack::page`).
 #[derive(Debug)]
 pub struct ScaledPages {
-    /// One per page.
-    planes: Vec<Plane>,
+    /// One per page: `None` for a page read as stored (see `pages`).
+    planes: Vec<Option<Plane>>,
 }
 
 /// One image plane as the file stores it.
@@ -531,14 +536,15 @@ struct Plane {
     bytes: u64,
     /// The stored type: 8, 16, 32, 64, −32 or −64.
     bitpix: i32,
-    /// How its stored values become pixels (`None`: as stored).
-    rule: Option<Rule>,
+    /// How its stored values become pixels.
+    rule: Rule,
 }
 
 impl PageDecoder for ScaledPages {
     fn decode(&self, bytes: &[u8], page: usize, dst: &mut [u8]) -> Result<(), String> {
         self.planes[page]
-            .decode(bytes, dst)
+            .ok_or_else(|| "invariant: a page read as stored was given to the decoder".into())
+            .and_then(|plane| plane.decode(bytes, dst))
             .map_err(|why| format!("page {page}: {why}"))
     }
 
@@ -556,24 +562,7 @@ impl Plane {
             .zip(usize::try_from(self.bytes).ok())
             .and_then(|(o, n)| bytes.get(o..)?.get(..n))
             .ok_or("pixel data lies past the end of the file")?;
-        let Some(rule) = self.rule else {
-            // Big-endian in the file: only the byte order changes.
-            return match self.bitpix {
-                8 => convert(stored, dst, |b: [u8; 1]| b),
-                16 => convert(stored, dst, |b: [u8; 2]| {
-                    u16::from_be_bytes(b).to_ne_bytes()
-                }),
-                32 | -32 => convert(stored, dst, |b: [u8; 4]| {
-                    u32::from_be_bytes(b).to_ne_bytes()
-                }),
-                -64 => convert(stored, dst, |b: [u8; 8]| {
-                    u64::from_be_bytes(b).to_ne_bytes()
-                }),
-                bitpix => Err(format!(
-                    "invariant: BITPIX {bitpix} unscaled was refused at open"
-                )),
-            };
-        };
+        let rule = self.rule;
         match (self.bitpix, rule) {
             (16, Rule::Unsigned) => convert(stored, dst, |b: [u8; 2]| {
                 (u16::from_be_bytes(b) ^ 0x8000).to_ne_bytes()
@@ -762,15 +751,22 @@ mod tests {
         let (pages, scaled) = pages(&f).expect("pages");
         assert_eq!(pages.len(), 2);
         assert!(pages.iter().all(|p| p.dtype() == Ok(DType::F32)));
-        let scaled = scaled.expect("a decoder for the file's pages");
+        // The unscaled page is a run of the file, the scaled one the decoder's.
+        assert_eq!(pages[0].contiguous_offset(), Some(2880));
+        assert!(pages[1].chunks.is_empty());
+        let scaled = scaled.expect("a decoder for the scaled page");
+        assert!(scaled.decode(&f, 0, &mut [0; 16]).is_err());
+        // Read through a stack, each page its own way.
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("mixed.fits");
+        std::fs::write(&path, &f).expect("write");
+        let stack = crate::stack::Stack::open(&path).expect("opens");
         let read = |page| {
-            let mut out = [0u8; 16];
-            scaled.decode(&f, page, &mut out).expect("decode");
-            out.as_chunks::<4>()
-                .0
-                .iter()
-                .map(|b| f32::from_ne_bytes(*b))
-                .collect::<Vec<f32>>()
+            let mut scratch = Vec::new();
+            stack
+                .page::<f32>(page, &mut scratch)
+                .expect("read")
+                .to_vec()
         };
         assert_eq!(read(0), [1.5, -2.0, 0.0, 3.25]);
         assert_eq!(read(1), [1.0, 2.0, 3.0, 4.0]);

@@ -328,7 +328,9 @@ impl Stack {
             })?;
         scratch.resize(self.format.pixels(), T::default());
         let dst: &mut [u8] = bytemuck::cast_slice_mut(scratch.as_mut_slice());
-        if let Some(decoder) = &source.decoder {
+        if let Some(decoder) = &source.decoder
+            && raw.chunks.is_empty()
+        {
             decoder
                 .decode(&bytes, at.page, dst)
                 .map_err(|why| anyhow!("{}: {why}", source.path.display()))?;
@@ -372,9 +374,10 @@ impl Stack {
             .iter()
             .map(|at| {
                 let source = &self.sources[at.source];
+                let raw = &source.pages[at.page];
                 match &source.decoder {
-                    Some(decoder) => decoder.page_buffers(),
-                    None => copies(&source.pages[at.page], source.byte_order),
+                    Some(decoder) if raw.chunks.is_empty() => decoder.page_buffers(),
+                    _ => copies(raw, source.byte_order),
                 }
             })
             .max()
@@ -408,11 +411,10 @@ impl Stack {
         );
         let at = self.pages[index];
         let source = &self.sources[at.source];
-        // A decoder's pages may lie in plain runs of the file, but their values are not its
-        // bytes (FITS's scaled values).
-        if source.decoder.is_some() || source.byte_order != ByteOrder::native() {
+        if source.byte_order != ByteOrder::native() {
             return None;
         }
+        // None for a page without chunks, which its source's decoder reads.
         let start = source.pages[at.page].contiguous_offset()? as usize;
         Some(start..start + self.format.pixels() * std::mem::size_of::<T>())
     }

@@ -174,9 +174,10 @@ pub struct Source {
     pub pages: Vec<RawPage>,
     /// A FITS file (`stack::fits`), not a TIFF.
     pub fits: bool,
-    /// Decodes every page of a file that is not a TIFF and whose pages are not plain runs of
-    /// its bytes (chunked HDF5 datasets, FITS files with scaled values); `None` for TIFF files
-    /// and others whose pages are read as their [`RawPage`]s say.
+    /// Decodes the pages of a file that is not a TIFF that are not plain runs of its bytes
+    /// (chunked HDF5 datasets, FITS pages with scaled values): those whose [`RawPage`] has no
+    /// chunks. `None` for TIFF files and others whose pages all are read as their
+    /// [`RawPage`]s say.
     pub decoder: Option<Box<dyn PageDecoder>>,
 }
 
