@@ -145,7 +145,11 @@ impl WriteMap {
                 && (base as usize).is_multiple_of(align_of::<T>()),
             "invariant: a band of a page, in a map aligned for its pixels"
         );
-        let pages = match page_len * size {
+        // Checked: the offsets below stay within the map only if this product did not wrap.
+        let page_bytes = page_len
+            .checked_mul(size)
+            .expect("invariant: a page's size fits in memory");
+        let pages = match page_bytes {
             0 => 0,
             page_bytes => self.map.len() / page_bytes,
         };
