@@ -25,7 +25,7 @@ use crate::output::{self, OutputPage};
 use crate::pipeline::StepWords;
 use crate::progress::{Progress, ProgressMode};
 use crate::run;
-use crate::stack::mapped::{ReadMap, WriteMap};
+use crate::stack::mapped::{BandMap, ReadMap, WriteMap};
 use crate::stack::{PageFormat, Stack};
 use crate::with_pixel_type;
 
@@ -352,7 +352,7 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 .chunks_exact(pixels)
                 .collect();
             let file = open_output(m)?;
-            let mut map = WriteMap::new(
+            let mut map = BandMap::new(
                 &file,
                 m.data_offset,
                 (m.images as u64 * m.page_bytes) as usize,

@@ -17,8 +17,8 @@
 //!    `chunks_exact_mut`, so the borrow checker — not a comment — proves that no two workers
 //!    can touch the same image. A job's shard maps only its own images' bytes; a sinogram
 //!    shard, which writes a band of rows of every image while other shards write the other
-//!    bands of the same pages, is handed `&mut` slices of its own band only
-//!    ([`WriteMap::bands_mut`]), never of whole pages, so no reference of ours ever covers a
+//!    bands of the same pages, maps them as a [`BandMap`], which hands out `&mut` slices of
+//!    its own band only, never of whole pages, so no reference of ours ever covers a
 //!    byte another process writes. A directory's output file is mapped only by the worker holding
 //!    the one `&mut` to its `OutputFile` (`output::OutputPage`), after checking that its path
 //!    still names the file imfilter created. Casting bytes to `[T]` goes through `bytemuck`,
@@ -134,11 +134,33 @@ impl WriteMap {
         pixels.chunks_exact_mut(page_len).collect()
     }
 
+    /// The whole map as one page of pixels.
+    pub fn pixels_mut<T: Pixel>(&mut self) -> &mut [T] {
+        bytemuck::cast_slice_mut(&mut self.map[..])
+    }
+
+    /// The mapped bytes, for writing them elsewhere once every page is done.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+/// A writable map of pages that other processes write at the same time, each a band of rows
+/// of every page (a sinogram shard's output): it hands out slices of its own band of each
+/// page only, never whole pages, which [`WriteMap`] would (invariant 3).
+pub struct BandMap(WriteMap);
+
+impl BandMap {
+    /// Maps `len` bytes at `offset` of an allocated file, as [`WriteMap::new`].
+    pub fn new(file: &File, offset: u64, len: usize) -> io::Result<BandMap> {
+        WriteMap::new(file, offset, len).map(BandMap)
+    }
+
     /// One `&mut` slice per page of `page_len` pixels, of the pixels `band` of each page only
     /// (a sinogram shard's rows): other processes write the rest of every page (invariant 3).
     pub fn bands_mut<T: Pixel>(&mut self, page_len: usize, band: Range<usize>) -> Vec<&mut [T]> {
         let size = size_of::<T>();
-        let base = self.map.as_mut_ptr();
+        let base = self.0.map.as_mut_ptr();
         assert!(
             band.start <= band.end
                 && band.end <= page_len
@@ -151,7 +173,7 @@ impl WriteMap {
             .expect("invariant: a page's size fits in memory");
         let pages = match page_bytes {
             0 => 0,
-            page_bytes => self.map.len() / page_bytes,
+            page_bytes => self.0.map.len() / page_bytes,
         };
         (0..pages)
             .map(|p| {
@@ -167,16 +189,6 @@ impl WriteMap {
                 }
             })
             .collect()
-    }
-
-    /// The whole map as one page of pixels.
-    pub fn pixels_mut<T: Pixel>(&mut self) -> &mut [T] {
-        bytemuck::cast_slice_mut(&mut self.map[..])
-    }
-
-    /// The mapped bytes, for writing them elsewhere once every page is done.
-    pub fn bytes(&self) -> &[u8] {
-        &self.map
     }
 }
 
@@ -425,5 +437,45 @@ extern "C" fn on_bus_error(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut l
     // SAFETY: signal(2) is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_band_map_writes_its_band_of_each_page_and_nothing_else() {
+        let file = tempfile::tempfile().expect("file");
+        // Three pages of 4 float32 pixels.
+        preallocate(&file, 48).expect("allocate");
+        let mut map = BandMap::new(&file, 0, 48).expect("map");
+        let bands = map.bands_mut::<f32>(4, 1..3);
+        assert_eq!(bands.len(), 3);
+        for (p, band) in bands.into_iter().enumerate() {
+            assert_eq!(band.len(), 2);
+            band.fill(p as f32 + 1.0);
+        }
+        drop(map);
+        let mut bytes = vec![0u8; 48];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, 0).expect("read");
+        let pixels: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(
+            pixels,
+            [0., 1., 1., 0., 0., 2., 2., 0., 0., 3., 3., 0.],
+            "the band of each page, the rest untouched"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "invariant")]
+    fn a_band_past_its_page_is_refused() {
+        let file = tempfile::tempfile().expect("file");
+        preallocate(&file, 48).expect("allocate");
+        let mut map = BandMap::new(&file, 0, 48).expect("map");
+        let _ = map.bands_mut::<f32>(4, 3..5);
     }
 }
