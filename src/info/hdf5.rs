@@ -32,22 +32,22 @@ impl Described {
             ByteOrder::Little => "little-endian",
             ByteOrder::Big => "big-endian",
         };
-        let mapped = d.offset.is_some() && d.byte_order == ByteOrder::native();
-        let layout = match (d.offset, mapped) {
-            (Some(_), true) => "contiguous (read in place from the mapped file)".to_string(),
-            (Some(_), false) => {
-                format!("contiguous, {byte_order} (mapped, byte-swapped when read)")
-            }
-            (None, _) => {
-                let chunk = d
-                    .dataset
-                    .chunk()
-                    .map(|c| c.iter().map(usize::to_string).collect::<Vec<_>>().join("x"));
+        let plain = d.stored_plain();
+        let mapped = plain && d.byte_order == ByteOrder::native();
+        let chunk = d
+            .dataset
+            .chunk()
+            .map(|c| c.iter().map(usize::to_string).collect::<Vec<_>>().join("x"));
+        let stored = match (d.offset, &chunk) {
+            (Some(_), _) => "contiguous".to_string(),
+            (None, Some(c)) => format!("chunked {c}"),
+            (None, None) => format!("{:?}", d.dataset.layout()).to_lowercase(),
+        };
+        let layout = match (plain, mapped) {
+            (true, true) => format!("{stored} (read in place from the mapped file)"),
+            (true, false) => format!("{stored}, {byte_order} (mapped, byte-swapped when read)"),
+            (false, _) => {
                 let filters: Vec<String> = d.dataset.filters().iter().map(filter_name).collect();
-                let stored = match chunk {
-                    Some(c) => format!("chunked {c}"),
-                    None => format!("{:?}", d.dataset.layout()).to_lowercase(),
-                };
                 let by = match d.decoded_in_parallel() {
                     true => "decoded by imfilter, in parallel",
                     false => "decoded by the HDF5 library, one image at a time",

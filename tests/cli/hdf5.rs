@@ -364,6 +364,25 @@ fn results_beside_an_hdf5_input_and_in_a_directory_are_named_after_the_file() {
 }
 
 #[test]
+fn unfiltered_chunks_of_one_image_are_read_in_place_like_a_contiguous_dataset() {
+    use imfilter::stack::Stack;
+    let open = |dataset: &str| {
+        Stack::open(&fixtures().join(format!("hdf5/stacks.h5:{dataset}"))).expect("opens")
+    };
+    let (chunked, contiguous) = (open("/chunked"), open("/contiguous"));
+    assert!(chunked.is_mapped_in_place());
+    for page in 0..chunked.len() {
+        assert_eq!(
+            chunked.page_in_place::<u16>(page),
+            contiguous.page_in_place::<u16>(page),
+            "page {page}"
+        );
+    }
+    // Filtered chunks are decoded, not mapped.
+    assert!(!open("/frames").is_mapped_in_place());
+}
+
+#[test]
 fn info_lists_the_3d_datasets_of_a_file() {
     let s = scratch();
     let text = stdout(&s, &["info", "stacks.h5"]);
@@ -372,6 +391,7 @@ fn info_lists_the_3d_datasets_of_a_file() {
         "/frames  6 x 16 x 12  uint16  chunked 1x16x12, shuffle+gzip(4) (decoded by imfilter, in parallel)",
         "/frames_be  6 x 16 x 12  int16  chunked 1x16x12, shuffle+gzip(4) (decoded by imfilter",
         "/contiguous  6 x 16 x 12  uint16  contiguous (read in place",
+        "/chunked  6 x 16 x 12  uint16  chunked 1x16x12 (read in place from the mapped file)",
         "/gzip  6 x 16 x 12  uint16  chunked 4x5x7, shuffle+gzip(4) (decoded by the HDF5 library",
         "/big_endian  6 x 16 x 12  float32  contiguous, big-endian",
         "int64 samples are not supported",

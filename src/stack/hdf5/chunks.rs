@@ -58,6 +58,21 @@ pub(super) struct DirectChunks {
 }
 
 impl DirectChunks {
+    /// Where each of its pages lies in the file, `(offset, page_bytes)`, when its chunks are
+    /// stored as they are (no filter) and each holds exactly its image: such pages are plain
+    /// runs of the file, read like a contiguous dataset's. `None` otherwise.
+    pub(super) fn plain_runs(&self, page_bytes: u64) -> Option<Vec<(u64, u64)>> {
+        if !self.filters.is_empty() || self.chunks.iter().any(|c| c.size != page_bytes) {
+            return None;
+        }
+        Some(
+            self.images
+                .iter()
+                .map(|&i| (self.chunks[i].offset, page_bytes))
+                .collect(),
+        )
+    }
+
     /// The direct reader for `dataset`, when it is stored so that one applies (see the
     /// module's notes); `None` leaves it to the library.
     pub(super) fn for_dataset(dataset: &Dataset3, images: &[usize]) -> Option<Self> {

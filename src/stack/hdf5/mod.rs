@@ -312,6 +312,14 @@ impl Dataset3 {
         self.offset.is_none() && chunks::DirectChunks::for_dataset(self, &[]).is_some()
     }
 
+    /// Whether its pages are plain runs of the file, read as a contiguous dataset's: stored
+    /// contiguous, or in unfiltered chunks of one image each.
+    pub fn stored_plain(&self) -> bool {
+        self.offset.is_some()
+            || chunks::DirectChunks::for_dataset(self, &[])
+                .is_some_and(|d| d.plain_runs(self.page_bytes()).is_some())
+    }
+
     fn page_bytes(&self) -> u64 {
         (self.width * self.height * self.dtype.bytes()) as u64
     }
@@ -325,12 +333,17 @@ impl Dataset3 {
         let history = history_of(&self.dataset);
         let spec = self.spec.clone();
         let Some(offset) = self.offset else {
+            let direct = chunks::DirectChunks::for_dataset(&self, images);
+            // Chunks of one image each, unfiltered: runs of the file, read in place.
+            if let Some(runs) = direct.as_ref().and_then(|d| d.plain_runs(page)) {
+                let pages = runs.into_iter().map(|run| raw(vec![run])).collect();
+                return Source::described(&spec.file, self.byte_order, pages, history, None);
+            }
             let pages = images.iter().map(|_| raw(Vec::new())).collect();
-            let decoder: Box<dyn PageDecoder> =
-                match chunks::DirectChunks::for_dataset(&self, images) {
-                    Some(direct) => Box::new(direct),
-                    None => Box::new(LibraryPages::new(self, images.to_vec())),
-                };
+            let decoder: Box<dyn PageDecoder> = match direct {
+                Some(direct) => Box::new(direct),
+                None => Box::new(LibraryPages::new(self, images.to_vec())),
+            };
             return Source::described(
                 &spec.file,
                 ByteOrder::native(),
