@@ -10,8 +10,7 @@
 //! too: the store only saves time, and what it gives equals what combining gives, bit for bit.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -82,13 +81,6 @@ impl ReferenceStore {
         fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
         for (key, reference) in kept.iter() {
             let path = entry(dir, key);
-            let cannot = || format!("{}: cannot write", path.display());
-            // Readable where the manifest is: shards may run as another user of the group.
-            let mut temp = tempfile::Builder::new()
-                .prefix(".reference-")
-                .permissions(fs::Permissions::from_mode(0o666))
-                .tempfile_in(dir)
-                .with_context(cannot)?;
             let pixels = little_endian(&reference.pixels);
             let header = serde_json::json!({
                 "key": key,
@@ -96,12 +88,11 @@ impl ReferenceStore {
                 "height": reference.height,
                 "crc32": crc32fast::hash(&pixels),
             });
-            temp.write_all(format!("{header}\n").as_bytes())
-                .and_then(|()| temp.write_all(&pixels))
-                .with_context(cannot)?;
-            temp.persist(&path)
-                .map_err(|e| e.error)
-                .with_context(cannot)?;
+            // Not synced (above); readable where the manifest is.
+            crate::output::write_whole(&path, false, |w| {
+                w.write_all(format!("{header}\n").as_bytes())?;
+                w.write_all(&pixels)
+            })?;
         }
         Ok(())
     }

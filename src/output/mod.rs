@@ -1070,6 +1070,35 @@ pub(crate) fn temp_file_in(dir: &Path, final_path: &Path) -> Result<NamedTempFil
         .map_err(|e| anyhow!("{}: cannot create the output: {e}", final_path.display()))
 }
 
+/// Writes `path` whole: what `write` writes goes to a temporary file in the same folder, which
+/// is synced (if `sync`) and renamed over `path`, so a reader sees the old file or the new
+/// one, never a part. Readable and writable as the umask allows (a job's files are read and
+/// written by its shards, which may run as others of a group).
+pub(crate) fn write_whole(
+    path: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let cannot = || format!("{}: cannot write", path.display());
+    let mut temp = tempfile::Builder::new()
+        .prefix(".partial-")
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(cannot)?;
+    write(&mut temp).with_context(cannot)?;
+    if sync {
+        temp.as_file().sync_all().with_context(cannot)?;
+    }
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(cannot)?;
+    if sync {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
 /// Makes a rename durable. Best effort: some filesystems refuse to sync a directory.
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {

@@ -8,8 +8,6 @@
 //! (two per shard, a few milliseconds apiece).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -81,28 +79,12 @@ pub fn create_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(&shards).with_context(|| format!("{}: cannot create", shards.display()))
 }
 
-/// Writes `value` as `path` whole: a temporary file in the same folder, synced, renamed.
-/// Readable and writable as the umask allows (a job's shards may run as others of a group).
+/// Writes `value` as `path`, as JSON, whole (see [`crate::output::write_whole`]).
 pub(super) fn write_whole<T: Serialize>(path: &Path, value: &T, sync: bool) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let cannot = || format!("{}: cannot write", path.display());
-    let mut temp = tempfile::Builder::new()
-        .prefix(".record-")
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .with_context(cannot)?;
-    serde_json::to_writer_pretty(&mut temp, value).with_context(cannot)?;
-    temp.write_all(b"\n").with_context(cannot)?;
-    if sync {
-        temp.as_file().sync_all().with_context(cannot)?;
-    }
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(cannot)?;
-    if sync {
-        crate::output::sync_dir(dir);
-    }
-    Ok(())
+    crate::output::write_whole(path, sync, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        w.write_all(b"\n")
+    })
 }
 
 fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<Result<T>> {
