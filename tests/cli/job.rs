@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::sparse::sparse_stack;
 use crate::support::{Scratch, assert_one_line_error, assert_succeeded};
@@ -231,17 +231,10 @@ fn a_refused_rerun_of_an_earlier_phase_leaves_the_later_phases_done() {
     }
     // An images shard rerun while the stack looks changed is refused before it writes:
     // the sinograms made from the images phase still stand.
-    let stack = fs::File::options()
-        .write(true)
-        .open(s.path("sample/stack.tif"))
-        .expect("open");
-    let before = stack.metadata().expect("stat").modified().expect("mtime");
-    stack
-        .set_modified(before + Duration::from_secs(5))
-        .expect("touch");
+    let before = touch(&s, "sample/stack.tif");
     let refused = shard(&s, &job, "images", 1);
     assert_one_line_error(&refused.stderr, &["changed since the job was prepared"]);
-    stack.set_modified(before).expect("untouch");
+    untouch(&s, "sample/stack.tif", before);
     let shown = status(&s, &job);
     assert!(shown.contains("sinograms: 2 shards: 2 done"), "{shown}");
     // The refused shard is failed; run again as it was, it clears the sinograms, which
@@ -496,18 +489,35 @@ fn a_shard_refuses_an_input_changed_since_prepare_naming_it() {
     // The same for the stack, touched at the same size.
     let s = Scratch::new();
     let job = prepare(&s, 2, &CHAIN, "sample/stack.tif", "job.tif");
-    let stack = fs::File::options()
-        .write(true)
-        .open(s.path("sample/stack.tif"))
-        .expect("open");
-    stack
-        .set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
-        .expect("touch");
+    touch(&s, "sample/stack.tif");
     let out = shard(&s, &job, "images", 0);
     assert_one_line_error(
         &out.stderr,
         &["sample/stack.tif", "changed since the job was prepared"],
     );
+}
+
+/// Gives `name` (its size and bytes unchanged) a modification time 5 s later: a file rewritten
+/// in place, to the job's fingerprint. Returns the time it had.
+fn touch(s: &Scratch, name: &str) -> SystemTime {
+    let file = fs::File::options()
+        .write(true)
+        .open(s.path(name))
+        .expect("open");
+    let had = file.metadata().expect("stat").modified().expect("mtime");
+    file.set_modified(had + Duration::from_secs(5))
+        .expect("touch");
+    had
+}
+
+/// Sets `name`'s modification time back to `to`.
+fn untouch(s: &Scratch, name: &str, to: SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(s.path(name))
+        .expect("open")
+        .set_modified(to)
+        .expect("untouch");
 }
 
 /// Every shard of `job`'s only phase, then the commit, all succeeding.
@@ -594,13 +604,7 @@ fn a_job_over_an_hdf5_dataset_keeps_its_keys_and_refuses_a_changed_keys_file() {
     let job = prepare_with(&s, 2, &chain, &keys, input, "keyed.tif");
     let first = shard(&s, &job, "images", 0);
     assert_succeeded(&first);
-    let touched = fs::File::options()
-        .write(true)
-        .open(s.path("keys.nxs"))
-        .expect("open");
-    touched
-        .set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
-        .expect("touch");
+    touch(&s, "keys.nxs");
     let out = shard(&s, &job, "images", 1);
     assert_one_line_error(
         &out.stderr,
@@ -621,12 +625,7 @@ fn a_shard_refuses_an_hdf5_input_changed_since_prepare_naming_its_file() {
         "nxtomo.nxs:/entry/data/data",
         "job.tif",
     );
-    let scan = fs::File::options()
-        .write(true)
-        .open(s.path("nxtomo.nxs"))
-        .expect("open");
-    scan.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
-        .expect("touch");
+    touch(&s, "nxtomo.nxs");
     let out = shard(&s, &job, "images", 0);
     assert_eq!(out.status.code(), Some(1));
     assert_one_line_error(
