@@ -38,15 +38,7 @@ pub fn run_sinograms(
     progress: &Progress,
 ) -> Result<()> {
     let Some(input) = input else {
-        return run_band_pass(
-            chain,
-            pages,
-            format,
-            0,
-            progress,
-            None::<&NoRows>,
-            &|_, _, _| (),
-        );
+        return run_band_pass(chain, pages, format, 0, progress, None::<&NoRows>);
     };
     assert!(
         chain.pointwise(),
@@ -75,7 +67,7 @@ pub fn run_sinograms(
                 buffers,
             )
         };
-        run_band_pass(chain, pages, format, 0, progress, Some(&read), &|_, _, _| ())
+        run_band_pass(chain, pages, format, 0, progress, Some(&read))
     })
 }
 
@@ -84,9 +76,7 @@ pub fn run_sinograms(
 /// images) and written into `pages`, which hold those rows of every image (`format.height`
 /// of them). Each sinogram is cleaned as in a whole pass; where it is in the image is kept
 /// for the pixel-by-pixel steps after the sinogram step. The source is not changed, so the
-/// same rows can be done again. `written(row, page, pixels)` sees each band's finished rows
-/// of each page, `row` the band's first (counted from `first_row`), on the worker that wrote
-/// them while they are still in cache (a shard's checksum).
+/// same rows can be done again.
 pub fn run_sinogram_rows(
     chain: &Chain,
     source: &[&[f32]],
@@ -94,7 +84,6 @@ pub fn run_sinogram_rows(
     format: PageFormat,
     first_row: usize,
     progress: &Progress,
-    written: &(dyn Fn(usize, usize, &[f32]) + Sync),
 ) -> Result<()> {
     assert_eq!(source.len(), pages.len(), "invariant: one source per page");
     let width = format.width;
@@ -102,15 +91,7 @@ pub fn run_sinogram_rows(
         dst.copy_from_slice(&source[p][y * width..(y + 1) * width]);
         Ok(())
     };
-    run_band_pass(
-        chain,
-        pages,
-        format,
-        first_row,
-        progress,
-        Some(&read),
-        written,
-    )
+    run_band_pass(chain, pages, format, first_row, progress, Some(&read))
 }
 
 /// Where the rows of a band come from when they are not the output's: `read(page, row,
@@ -128,7 +109,6 @@ fn run_band_pass<R: ReadRow>(
     first_row: usize,
     progress: &Progress,
     read: Option<&R>,
-    written: &(dyn Fn(usize, usize, &[f32]) + Sync),
 ) -> Result<()> {
     let (width, height) = (format.width, format.height);
     let angles = pages.len();
@@ -172,9 +152,6 @@ fn run_band_pass<R: ReadRow>(
                 progress.tick();
             }
             state.scatter(&mut pages, rows, width);
-            for (p, page) in pages.iter().enumerate() {
-                written(b * band_rows, p, page);
-            }
             Ok::<(), anyhow::Error>(())
         },
     )?;

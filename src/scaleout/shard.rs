@@ -5,14 +5,13 @@
 //! again rewrites the same bytes: it reads only the input (and, for a sinogram shard, the
 //! intermediate file the image phase wrote), never what it writes.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
 
 use super::manifest::{self, Manifest, PhaseKind};
 use super::records::{self, Done, State};
@@ -363,28 +362,27 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 height: b - a,
                 ..format
             };
+            let band = a * width..b * width;
             let pages = map
-                .bands_mut::<f32>(pixels, a * width..b * width)
+                .bands_mut::<f32>(pixels, band.clone())
                 .into_iter()
                 .map(OutputPage::slice)
                 .collect();
-            // The CRC-32 of its rows in file order, as `Manifest::rows_crc` reads them back
-            // at commit: each worker's band of each page as it is written, joined in page
-            // then row order afterwards.
-            let pieces = Mutex::new(BTreeMap::new());
-            let written = |row: usize, page: usize, pixels: &[f32]| {
-                let mut crc = crc32fast::Hasher::new();
-                crc.update(bytemuck::cast_slice(pixels));
-                if let Ok(mut pieces) = pieces.lock() {
-                    pieces.insert((page, row), crc);
-                }
-            };
-            engine::run_sinogram_rows(&chain, &sources, pages, rows, a, &progress, &written)?;
-            let pieces = pieces
-                .into_inner()
-                .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+            engine::run_sinogram_rows(&chain, &sources, pages, rows, a, &progress)?;
+            // The CRC-32 of its rows in file order, as `Manifest::rows_crc` reads them back at
+            // commit: each page's rows (contiguous in the file) on all workers, then joined in
+            // page order.
+            let pieces: Vec<crc32fast::Hasher> = map
+                .bands_mut::<f32>(pixels, band)
+                .into_par_iter()
+                .map(|rows| {
+                    let mut crc = crc32fast::Hasher::new();
+                    crc.update(bytemuck::cast_slice(rows));
+                    crc
+                })
+                .collect();
             let mut crc = crc32fast::Hasher::new();
-            pieces.values().for_each(|piece| crc.combine(piece));
+            pieces.iter().for_each(|piece| crc.combine(piece));
             done.crc32 = Some(crc.finalize());
             file
         }
