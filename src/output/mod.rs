@@ -383,9 +383,9 @@ impl PendingOutput {
         Ok(())
     }
 
-    /// What sends the finished pages of each uncompressed mapped output file to the disk
-    /// early (see [`Writeback`]): for a result that is to wait for the disk. None for a
-    /// directory's files, mapped one image at a time, for compressed outputs, whose mapped
+    /// What sends the finished pages of each uncompressed mapped output file (TIFF or HDF5) to
+    /// the disk early (see [`Writeback`]): for a result that is to wait for the disk. None for
+    /// a directory's files, mapped one image at a time, for compressed outputs, whose mapped
     /// pages are a staging file, never the result, or for a stream's staging file.
     pub fn writebacks(&self) -> Result<Vec<Writeback>> {
         let mut writebacks = Vec::new();
@@ -393,9 +393,16 @@ impl PendingOutput {
             return Ok(writebacks);
         }
         for f in &self.files {
-            if let Pixels::Mapped { map, layout } = &f.pixels
-                && !layout_compressed(layout)
-            {
+            let map = match &f.pixels {
+                Pixels::Mapped { map, layout } if !layout_compressed(layout) => Some(map),
+                Pixels::Hdf5 {
+                    map,
+                    deferred: None,
+                    ..
+                } => Some(map),
+                _ => None,
+            };
+            if let Some(map) = map {
                 let file = f.home.reopen(&f.final_path)?;
                 writebacks.push(map.writeback(&file).with_context(|| {
                     format!("{}: cannot reopen the output", f.final_path.display())
@@ -1138,5 +1145,14 @@ mod tests {
         };
         let file = Destination::File(dir.path().join("packed.tif"));
         assert_eq!(writebacks(&file, &compressed), 0);
+        // An uncompressed HDF5 result is mapped where it lies, as a TIFF's.
+        let file = dir.path().join("out.h5");
+        let hdf5 = Destination::Hdf5 {
+            named: PathBuf::from(format!("{}:/data", file.display())),
+            file,
+            dataset: "/data".into(),
+        };
+        assert_eq!(writebacks(&hdf5, &plain), 1);
+        assert_eq!(writebacks(&hdf5, &compressed), 0);
     }
 }

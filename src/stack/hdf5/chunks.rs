@@ -113,14 +113,18 @@ impl DirectChunks {
     fn inflate_and_unshuffle(&self, stored: &[u8], dst: &mut [u8]) -> Result<(), String> {
         let pool = || self.inflated.lock().unwrap_or_else(PoisonError::into_inner);
         let mut inflated = pool().pop().unwrap_or_default();
-        inflated.clear();
-        inflated.try_reserve_exact(dst.len()).map_err(|_| {
-            format!(
-                "cannot allocate {} MiB to inflate its chunk: out of memory",
-                dst.len() >> 20
-            )
-        })?;
-        inflated.resize(dst.len(), 0);
+        // A buffer of the pool is already an image long: `inflate_into` fills every byte or
+        // fails, so it is not zeroed again.
+        if inflated.len() != dst.len() {
+            inflated.clear();
+            inflated.try_reserve_exact(dst.len()).map_err(|_| {
+                format!(
+                    "cannot allocate {} MiB to inflate its chunk: out of memory",
+                    dst.len() >> 20
+                )
+            })?;
+            inflated.resize(dst.len(), 0);
+        }
         let done = inflate_into(stored, &mut inflated)
             .map(|()| unshuffle(&inflated, dst, self.sample_bytes));
         pool().push(inflated);
