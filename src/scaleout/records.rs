@@ -101,7 +101,9 @@ fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<Result<T>> {
 
 /// Removes the shard's records: it is about to run again.
 pub fn clear(dir: &Path, phase: &str, shard: usize) -> Result<()> {
-    for kind in ["done", "failed", "started"] {
+    // The started record first: a shard still running checks it after writing its done
+    // record (see `done`).
+    for kind in ["started", "done", "failed"] {
         let p = path(dir, phase, shard, kind);
         match fs::remove_file(&p) {
             Ok(()) => {}
@@ -127,7 +129,14 @@ pub fn started(dir: &Path, m: &Manifest, phase: &str, shard: usize) -> Result<()
 /// may have changed under it.
 pub fn done(dir: &Path, m: &Manifest, phase: &str, shard: usize, record: &Done) -> Result<()> {
     still_running_here(dir, phase, shard, &m.id)?;
-    write_whole(&path(dir, phase, shard, "done"), record, m.sync)?;
+    let done = path(dir, phase, shard, "done");
+    write_whole(&done, record, m.sync)?;
+    // Checked again once the record is there: `clear` removes the started record first, so a
+    // clear that came between the check and the rename is seen here, and its record undone.
+    if let Err(e) = still_running_here(dir, phase, shard, &m.id) {
+        let _ = fs::remove_file(&done);
+        return Err(e);
+    }
     // The started record has served; a done shard is only its done record.
     let _ = fs::remove_file(path(dir, phase, shard, "started"));
     Ok(())
