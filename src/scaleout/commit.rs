@@ -226,8 +226,7 @@ pub fn commit(dir: &Path, verify: Verify, quiet: bool) -> Result<()> {
 
 /// `Err` unless the output's TIFF header and directories are as `prepare` wrote them.
 fn check_metadata(m: &Manifest, output: &fs::File) -> Result<()> {
-    let data_len = m.images as u64 * m.page_bytes;
-    let crc = manifest::metadata_crc32(output, m.data_offset, data_len)
+    let crc = manifest::metadata_crc32(output, m.data_offset, m.data_len())
         .with_context(|| format!("{}: cannot read", m.temporary.display()))?;
     if crc != m.metadata_crc32 {
         bail!(
@@ -355,7 +354,7 @@ fn changed_rows(
     let map = ReadMap::open(output, &m.temporary)
         .with_context(|| format!("{}: cannot map", m.temporary.display()))?;
     let start = m.data_offset as usize;
-    let block = &map.bytes()[start..start + m.images * m.page_bytes as usize];
+    let block = &map.bytes()[start..start + m.data_len() as usize];
     Ok((0..phase.shards.len())
         .into_par_iter()
         .filter(|&s| Some(m.rows_crc(block, phase.shards[s])) != done[s].crc32)

@@ -122,7 +122,7 @@ pub struct Phase {
 }
 
 /// `Err` naming the file if it is no longer what it was when the job was prepared.
-pub fn check_stamp(stamp: &FileStamp) -> Result<()> {
+fn check_stamp(stamp: &FileStamp) -> Result<()> {
     let now = FileStamp::of(&stamp.path).with_context(|| {
         format!(
             "{}: the job's input is gone since the job was prepared",
@@ -160,6 +160,11 @@ pub fn metadata_crc32(file: &fs::File, data_offset: u64, data_len: u64) -> std::
 }
 
 impl Manifest {
+    /// Bytes of the output's pixel block (every page, at `data_offset`).
+    pub fn data_len(&self) -> u64 {
+        self.images as u64 * self.page_bytes
+    }
+
     /// The CRC-32 of rows `a..b` of every page of `block` (the output's pixel block): what a
     /// sinogram shard wrote. The shard records it; commit checks it.
     pub fn rows_crc(&self, block: &[u8], [a, b]: [usize; 2]) -> u32 {

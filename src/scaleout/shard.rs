@@ -351,12 +351,8 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                 .chunks_exact(pixels)
                 .collect();
             let file = open_output(m)?;
-            let mut map = BandMap::new(
-                &file,
-                m.data_offset,
-                (m.images as u64 * m.page_bytes) as usize,
-            )
-            .with_context(|| format!("{}: cannot map the output", m.output.display()))?;
+            let mut map = BandMap::new(&file, m.data_offset, m.data_len() as usize)
+                .with_context(|| format!("{}: cannot map the output", m.output.display()))?;
             let width = format.width;
             let rows = PageFormat {
                 height: b - a,
