@@ -289,11 +289,11 @@ fn execute_part(
         // A result that is to wait for the disk goes there batch by batch as its images are
         // finished, so the wait at the end is for the last few only. Not where a sinogram pass
         // rewrites every page afterwards: each would go to the disk twice.
-        let writebacks = match job.durability {
+        let writeback = match job.durability {
             Durability::WaitForDisk if chain.first_sinogram_step().is_none() => {
-                output.writebacks()?
+                output.writeback()?
             }
-            _ => Vec::new(),
+            _ => None,
         };
         if workers < rayon::current_num_threads() {
             rayon::ThreadPoolBuilder::new()
@@ -301,10 +301,10 @@ fn execute_part(
                 .build()
                 .context("cannot start worker threads")?
                 .install(|| {
-                    engine::run_chain(&stack, &chain, &mut output, &progress, &writebacks)
+                    engine::run_chain(&stack, &chain, &mut output, &progress, writeback.as_ref())
                 })?;
         } else {
-            engine::run_chain(&stack, &chain, &mut output, &progress, &writebacks)?;
+            engine::run_chain(&stack, &chain, &mut output, &progress, writeback.as_ref())?;
         }
         progress.finish();
     }

@@ -31,19 +31,19 @@ pub fn run_chain(
     chain: &Chain,
     output: &mut PendingOutput,
     progress: &Progress,
-    writebacks: &[Writeback],
+    writeback: Option<&Writeback>,
 ) -> Result<()> {
     let to = chain.image_pass_format();
     with_pixel_type!(to.dtype, O => {
         let pages = output.pages_mut::<O>(to.pixels());
         assert_one_output_per_page(input, pages.len());
-        run_chain_writing_back(input, chain, 0, pages, progress, &|_, _| (), writebacks)
+        run_chain_writing_back(input, chain, 0, pages, progress, &|_, _| (), writeback)
     })
 }
 
 /// [`run_chain`] for images `first .. first + pages.len()` of `input`, each finished page
-/// sent to the disk early through `writebacks` (none: all at once, by the commit's sync). The
-/// pages go in batches of a few per worker, sent between batches while the workers wait (see
+/// sent to the disk early through `writeback` (none: all at once, by the commit's sync). The
+/// pages go in batches of a few per worker, each batch sent whole while the workers wait (see
 /// `mapped::Writeback` for why not as they finish). A shard of a job calls it directly.
 pub fn run_chain_writing_back<O: Pixel>(
     input: &Stack,
@@ -52,15 +52,10 @@ pub fn run_chain_writing_back<O: Pixel>(
     pages: Vec<OutputPage<'_, O>>,
     progress: &Progress,
     written: &(dyn Fn(usize, &[O]) + Sync),
-    writebacks: &[Writeback],
+    writeback: Option<&Writeback>,
 ) -> Result<()> {
-    if writebacks.is_empty() {
+    let Some(writeback) = writeback else {
         return run_chain_pages(input, chain, first, pages, progress, written);
-    }
-    let noted = |index: usize, page: &[O]| {
-        written(index, page);
-        let bytes = bytemuck::cast_slice(page);
-        writebacks.iter().for_each(|w| w.finished(bytes));
     };
     let batch = 4 * rayon::current_num_threads();
     let end = first + pages.len();
@@ -69,8 +64,13 @@ pub fn run_chain_writing_back<O: Pixel>(
     while at < end {
         let some: Vec<_> = pages.by_ref().take(batch).collect();
         let n = some.len();
-        run_chain_pages(input, chain, at, some, progress, &noted)?;
-        writebacks.iter().for_each(Writeback::send_finished);
+        // Consecutive pages of one map: one span from the first's start to the last's end.
+        let span = some.first().and_then(OutputPage::span);
+        let span = span.zip(some.last().and_then(OutputPage::span));
+        run_chain_pages(input, chain, at, some, progress, written)?;
+        if let Some((first_page, last_page)) = span {
+            writeback.send(first_page.start..last_page.end);
+        }
         at += n;
     }
     Ok(())

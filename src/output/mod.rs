@@ -383,33 +383,31 @@ impl PendingOutput {
         Ok(())
     }
 
-    /// What sends the finished pages of each uncompressed mapped output file (TIFF or HDF5) to
+    /// What sends the finished pages of the uncompressed mapped output file (TIFF or HDF5) to
     /// the disk early (see [`Writeback`]): for a result that is to wait for the disk. None for
     /// a directory's files, mapped one image at a time, for compressed outputs, whose mapped
     /// pages are a staging file, never the result, or for a stream's staging file.
-    pub fn writebacks(&self) -> Result<Vec<Writeback>> {
-        let mut writebacks = Vec::new();
+    pub fn writeback(&self) -> Result<Option<Writeback>> {
         if !matches!(self.target, Target::Named) {
-            return Ok(writebacks);
+            return Ok(None);
         }
         for f in &self.files {
             let map = match &f.pixels {
-                Pixels::Mapped { map, layout } if !layout_compressed(layout) => Some(map),
+                Pixels::Mapped { map, layout } if !layout_compressed(layout) => map,
                 Pixels::Hdf5 {
                     map,
                     deferred: None,
                     ..
-                } => Some(map),
-                _ => None,
+                } => map,
+                _ => continue,
             };
-            if let Some(map) = map {
-                let file = f.home.reopen(&f.final_path)?;
-                writebacks.push(map.writeback(&file).with_context(|| {
-                    format!("{}: cannot reopen the output", f.final_path.display())
-                })?);
-            }
+            let file = f.home.reopen(&f.final_path)?;
+            let writeback = map
+                .writeback(&file)
+                .with_context(|| format!("{}: cannot reopen the output", f.final_path.display()))?;
+            return Ok(Some(writeback));
         }
-        Ok(writebacks)
+        Ok(None)
     }
 
     /// Where each image's result goes, in stack order, across every output file: one
@@ -861,6 +859,17 @@ impl<'a, T: Pixel> OutputPage<'a, T> {
         OutputPage(PageTarget::Slice(pixels))
     }
 
+    /// Where its pixels lie in memory (addresses), for a page in a map the caller holds.
+    pub(crate) fn span(&self) -> Option<std::ops::Range<usize>> {
+        match &self.0 {
+            PageTarget::Slice(pixels) => {
+                let start = pixels.as_ptr() as usize;
+                Some(start..start + std::mem::size_of_val(&**pixels))
+            }
+            PageTarget::File(_) => None,
+        }
+    }
+
     /// The image's pixels, writable until [`OpenPage::close`].
     pub fn open(self) -> Result<OpenPage<'a, T>> {
         let file = match self.0 {
@@ -1127,24 +1136,24 @@ mod tests {
             dtype: DType::F32,
         };
         let plain = WriteOptions::default();
-        let writebacks = |destination: &Destination, options: &WriteOptions| {
+        let writes_back = |destination: &Destination, options: &WriteOptions| {
             let pending =
                 PendingOutput::create(destination, format, 3, false, options).expect("created");
-            pending.writebacks().expect("writebacks").len()
+            pending.writeback().expect("writeback").is_some()
         };
         let file = Destination::File(dir.path().join("out.tif"));
-        assert_eq!(writebacks(&file, &plain), 1);
+        assert!(writes_back(&file, &plain));
         // A stream's result is built in an unnamed staging file, copied out at the end.
-        assert_eq!(writebacks(&Destination::Stdout, &plain), 0);
+        assert!(!writes_back(&Destination::Stdout, &plain));
         let fifo = Destination::Stream(dir.path().join("fifo"));
-        assert_eq!(writebacks(&fifo, &plain), 0);
+        assert!(!writes_back(&fifo, &plain));
         // A compressed result's map is a staging file too.
         let compressed = WriteOptions {
             compression: Compression::Deflate,
             ..WriteOptions::default()
         };
         let file = Destination::File(dir.path().join("packed.tif"));
-        assert_eq!(writebacks(&file, &compressed), 0);
+        assert!(!writes_back(&file, &compressed));
         // An uncompressed HDF5 result is mapped where it lies, as a TIFF's.
         let file = dir.path().join("out.h5");
         let hdf5 = Destination::Hdf5 {
@@ -1152,7 +1161,7 @@ mod tests {
             file,
             dataset: "/data".into(),
         };
-        assert_eq!(writebacks(&hdf5, &plain), 1);
-        assert_eq!(writebacks(&hdf5, &compressed), 0);
+        assert!(writes_back(&hdf5, &plain));
+        assert!(!writes_back(&hdf5, &compressed));
     }
 }

@@ -310,11 +310,11 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
             // another would wait for the disk in turn instead of while computing
             // (docs/benchmarks.md, section 11). Each image's checksum is taken by the worker
             // that wrote it, while the image is still in cache, not in a second pass.
-            let writebacks = match m.sync {
-                true => vec![map.writeback(&file).with_context(|| {
+            let writeback = match m.sync {
+                true => Some(map.writeback(&file).with_context(|| {
                     format!("{}: cannot reopen the output", m.output.display())
-                })?],
-                false => Vec::new(),
+                })?),
+                false => None,
             };
             let checksums: Vec<AtomicU32> = (a..b).map(|_| AtomicU32::new(0)).collect();
             with_pixel_type!(format.dtype, O => {
@@ -328,7 +328,13 @@ fn work(dir: &Path, m: &Manifest, p: usize, shard: usize, cli: &Cli) -> Result<D
                     .map(OutputPage::slice)
                     .collect();
                 engine::run_chain_writing_back(
-                    &stack, &chain, a, pages, &progress, &written, &writebacks,
+                    &stack,
+                    &chain,
+                    a,
+                    pages,
+                    &progress,
+                    &written,
+                    writeback.as_ref(),
                 )
             })?;
             done.image_crc32 = Some(checksums.into_iter().map(AtomicU32::into_inner).collect());

@@ -121,7 +121,6 @@ impl WriteMap {
             start: self.map.as_ptr() as usize,
             len: self.map.len(),
             offset: self.offset,
-            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -199,43 +198,28 @@ impl BandMap {
 /// the disk idles while the images are computed, then the CPU while the disk works
 /// (docs/benchmarks.md, section 11).
 ///
-/// Workers note each page they finish ([`Writeback::finished`]); the pages are sent by
-/// [`Writeback::send_finished`], called between batches while the workers wait. Sending a
-/// page makes the kernel write-protect it in every thread's page tables, and while other
-/// threads run that is an interrupt to each of their CPUs per 4 KiB page: sent from the
-/// workers as they went, it made a shard 3 times slower (6 s of system time instead of 1).
+/// Each batch of finished pages, consecutive in the map, is sent whole ([`Writeback::send`]),
+/// between batches while the workers wait. Sending a page makes the kernel write-protect it in
+/// every thread's page tables, and while other threads run that is an interrupt to each of
+/// their CPUs per 4 KiB page: sent from the workers as they went, it made a shard 3 times
+/// slower (6 s of system time instead of 1).
 pub struct Writeback {
     /// A descriptor of its own: the file stays open as long as this does.
     file: File,
-    /// The map's first byte's address and length, to tell which pages are its own.
+    /// The map's first byte's address and length, to tell which bytes are its own.
     start: usize,
     len: usize,
     offset: u64,
-    /// Finished, not yet sent: each page's place in the map and length.
-    pending: Mutex<Vec<(usize, usize)>>,
 }
 
 impl Writeback {
-    /// Notes `page` (pixels just written, no longer being stored to), if it lies in this map.
-    pub fn finished(&self, page: &[u8]) {
-        let at = (page.as_ptr() as usize).wrapping_sub(self.start);
-        if at < self.len
-            && at + page.len() <= self.len
-            && let Ok(mut pending) = self.pending.lock()
-        {
-            pending.push((at, page.len()));
-        }
-    }
-
-    /// Starts writing every page noted since the last call to the disk. Advice: on an error
-    /// the final `fsync` writes it all.
-    pub fn send_finished(&self) {
-        let pending = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return,
-        };
-        for (at, len) in pending {
-            let _ = start_writeback(&self.file, self.offset + at as u64, len as u64);
+    /// Starts writing the map's bytes at addresses `span` (pages just finished, no longer
+    /// being stored to) to the disk, if they lie in this map. Advice: on an error the final
+    /// `fsync` writes them.
+    pub fn send(&self, span: Range<usize>) {
+        let at = span.start.wrapping_sub(self.start);
+        if span.start <= span.end && at < self.len && at + span.len() <= self.len {
+            let _ = start_writeback(&self.file, self.offset + at as u64, span.len() as u64);
         }
     }
 }
