@@ -8,7 +8,9 @@
 //!   `offset + i · page bytes`, in the byte order of the dataset's type. The stack layer then
 //!   reads it exactly as an uncompressed TIFF page: in place from the mapped file (no copy, no
 //!   memory per worker) when aligned and in native order, else copied and byte-swapped.
-//! - **chunked, one image per chunk, gzip and shuffle at most**: each worker inflates its own
+//! - **chunked, one image per chunk, no filter**: the chunks are plain runs of the file, read
+//!   as a contiguous dataset's pages are.
+//! - **chunked, one image per chunk, gzip and/or shuffle**: each worker inflates its own
 //!   image's chunk from the mapped file (`chunks`), in parallel, without the library.
 //! - **any other chunking or filter**, compact or external: each image is read through the
 //!   library ([`LibraryPages`]), which decodes its chunks. libhdf5 is not thread-safe unless
