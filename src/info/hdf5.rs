@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use crate::stack::hdf5::{self, Dataset3, DatasetPath, KeyCounts, Keys, Role};
+use crate::stack::hdf5::{self, Dataset3, DatasetPath, KeyCounts, Keys, Reading, Role};
 use crate::stack::ifd::ByteOrder;
 
 /// How far into nested groups the listing goes, and how many objects it visits: a file
@@ -32,7 +32,8 @@ impl Described {
             ByteOrder::Little => "little-endian",
             ByteOrder::Big => "big-endian",
         };
-        let plain = d.stored_plain();
+        let reading = d.reading(&[]);
+        let plain = matches!(reading, Reading::Runs(_));
         let mapped = plain && d.byte_order == ByteOrder::native();
         let chunk = d
             .dataset
@@ -48,9 +49,9 @@ impl Described {
             (true, false) => format!("{stored}, {byte_order} (mapped, byte-swapped when read)"),
             (false, _) => {
                 let filters: Vec<String> = d.dataset.filters().iter().map(filter_name).collect();
-                let by = match d.decoded_in_parallel() {
-                    true => "decoded by imfilter, in parallel",
-                    false => "decoded by the HDF5 library, one image at a time",
+                let by = match reading {
+                    Reading::Direct(_) => "decoded by imfilter, in parallel",
+                    _ => "decoded by the HDF5 library, one image at a time",
                 };
                 match filters.is_empty() {
                     true => format!("{stored} ({by})"),

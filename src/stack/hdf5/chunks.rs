@@ -41,7 +41,7 @@ struct Chunk {
     skipped: u32,
 }
 
-pub(super) struct DirectChunks {
+pub(crate) struct DirectChunks {
     name: String,
     /// In pipeline order (as written); undone in reverse.
     filters: Vec<Filter>,

@@ -308,68 +308,71 @@ impl Dataset3 {
         })
     }
 
-    /// Whether its images are decoded by imfilter on every worker at once (chunks of one
-    /// image, gzip and shuffle at most; see `chunks`) rather than one at a time by the library.
-    pub fn decoded_in_parallel(&self) -> bool {
-        self.offset.is_none() && chunks::DirectChunks::for_dataset(self, &[]).is_some()
-    }
-
-    /// Whether its pages are plain runs of the file, read as a contiguous dataset's: stored
-    /// contiguous, or in unfiltered chunks of one image each.
-    pub fn stored_plain(&self) -> bool {
-        self.offset.is_some()
-            || chunks::DirectChunks::for_dataset(self, &[])
-                .is_some_and(|d| d.plain_runs(self.page_bytes()).is_some())
+    /// How imfilter reads images `images` (dataset indices) of it (see the module's notes).
+    pub(crate) fn reading(&self, images: &[usize]) -> Reading {
+        let page = self.page_bytes();
+        if let Some(offset) = self.offset {
+            let runs = images.iter().map(|&i| (offset + i as u64 * page, page));
+            return Reading::Runs(runs.collect());
+        }
+        match chunks::DirectChunks::for_dataset(self, images) {
+            Some(direct) => match direct.plain_runs(page) {
+                Some(runs) => Reading::Runs(runs),
+                None => Reading::Direct(direct),
+            },
+            None => Reading::Library,
+        }
     }
 
     fn page_bytes(&self) -> u64 {
         (self.width * self.height * self.dtype.bytes()) as u64
     }
 
-    /// The images `images` (dataset indices) as a source: mapped runs of the file when the
-    /// dataset is contiguous, else decoded by the library.
+    /// The images `images` (dataset indices) as a source: mapped runs of the file when they
+    /// are stored plain (see [`Reading`]), else decoded.
     fn source(self, images: &[usize]) -> Result<Source> {
-        let page = self.page_bytes();
-        let raw =
-            |chunks| RawPage::plain(self.width as u64, self.height as u64, self.dtype, chunks);
+        let (width, height, dtype) = (self.width as u64, self.height as u64, self.dtype);
+        let raw = |chunks| RawPage::plain(width, height, dtype, chunks);
         let history = history_of(&self.dataset);
         let spec = self.spec.clone();
-        let Some(offset) = self.offset else {
-            let direct = chunks::DirectChunks::for_dataset(&self, images);
-            // Chunks of one image each, unfiltered: runs of the file, read in place.
-            if let Some(runs) = direct.as_ref().and_then(|d| d.plain_runs(page)) {
+        let decoder: Box<dyn PageDecoder> = match self.reading(images) {
+            Reading::Runs(runs) => {
+                let end = runs.iter().map(|&(at, n)| at.saturating_add(n)).max();
                 let pages = runs.into_iter().map(|run| raw(vec![run])).collect();
-                return Source::described(&spec.file, self.byte_order, pages, history, None);
+                let source = Source::described(&spec.file, self.byte_order, pages, history, None)?;
+                // A file cut short after its header would otherwise be read past its end.
+                if let Some(end) = end.filter(|&end| end > source.file_len) {
+                    bail!(
+                        "{spec}: the file is truncated: the dataset's pixels end at byte {end}, \
+                         but the file has {} bytes",
+                        source.file_len
+                    );
+                }
+                return Ok(source);
             }
-            let pages = images.iter().map(|_| raw(Vec::new())).collect();
-            let decoder: Box<dyn PageDecoder> = match direct {
-                Some(direct) => Box::new(direct),
-                None => Box::new(LibraryPages::new(self, images.to_vec())),
-            };
-            return Source::described(
-                &spec.file,
-                ByteOrder::native(),
-                pages,
-                history,
-                Some(decoder),
-            );
+            Reading::Direct(direct) => Box::new(direct),
+            Reading::Library => Box::new(LibraryPages::new(self, images.to_vec())),
         };
-        let pages = images
-            .iter()
-            .map(|&i| raw(vec![(offset + i as u64 * page, page)]))
-            .collect();
-        let source = Source::described(&spec.file, self.byte_order, pages, history, None)?;
-        // A file cut short after its header would otherwise be read past its end.
-        let end = offset.saturating_add(page.saturating_mul(self.images as u64));
-        if end > source.file_len {
-            bail!(
-                "{spec}: the file is truncated: the dataset's pixels end at byte {end}, but the \
-                 file has {} bytes",
-                source.file_len
-            );
-        }
-        Ok(source)
+        let pages = images.iter().map(|_| raw(Vec::new())).collect();
+        Source::described(
+            &spec.file,
+            ByteOrder::native(),
+            pages,
+            history,
+            Some(decoder),
+        )
     }
+}
+
+/// How a dataset's images are read, decided once for the reader and for `info`.
+pub(crate) enum Reading {
+    /// Plain runs of the file, `(offset, bytes)` per image: contiguous, or unfiltered chunks
+    /// of one image each; read as uncompressed TIFF pages are (in place where they can be).
+    Runs(Vec<(u64, u64)>),
+    /// Chunks of one image each, inflated and unshuffled by imfilter on every worker.
+    Direct(chunks::DirectChunks),
+    /// Through the library, one image at a time.
+    Library,
 }
 
 /// The chunk cache a dataset whose chunks span several images needs, as (slots, bytes), or
